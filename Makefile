@@ -1,0 +1,44 @@
+# The README's two commands: `make demo` and `make test`. Both start from a fresh clone.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+SOURCES := pyproject.toml setup.py $(wildcard native_tracker/src/*.c native_tracker/src/*.h)
+
+.PHONY: setup demo test lint bench dot clean
+
+$(STAMP): $(SOURCES)
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+# Graphviz's `dot` draws the reference graphs; install it when missing and we are root.
+dot:
+	@command -v dot >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz >/dev/null; \
+	  else \
+	    echo "leakbench: Graphviz 'dot' is missing: install it (e.g. 'sudo apt-get install graphviz')" >&2; \
+	  fi; }
+
+setup: $(STAMP) dot
+
+demo: setup
+	$(VENV)/bin/leakbench investigate --yes --out leakbench-runs/demo-$$(date +%Y%m%d-%H%M%S) \
+	  examples/buffer_leak/app.py
+
+test: setup
+	$(VENV)/bin/pytest
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+bench: setup
+	$(PY) -m pip install -q -e '.[bench]'
+	$(PY) bench/investigate_overhead.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info leakbench-runs

@@ -1,0 +1,5 @@
+"""`python -m leakbench` runs the command line."""
+
+from leakbench.cli import run
+
+run()

@@ -1,0 +1,185 @@
+"""Which source lines keep allocating memory that stays: analysis of a series of tracemalloc snapshots.
+
+A site is the deepest frame in the user's own code on an allocation's traceback; the full traceback is
+kept. A site grows when its live size rises across most intervals, not just between two snapshots.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from leakbench.analysis.trend import linear_fit
+
+SiteKey = tuple[str, int]
+RawFrame = tuple[str, int]  # (filename, lineno) as tracemalloc stores them
+RawTrace = tuple[int, int, tuple[RawFrame, ...], int]  # (domain, size, frames newest-first, total_nframe)
+
+MIN_SITE_GROWTH = 32 * 1024  # a site that gained less than this over the run is not reported as growing
+MOST_INTERVALS = 0.5  # "grows across most intervals"
+
+
+@dataclass(frozen=True, slots=True)
+class FrameRules:
+    """Tells the target's own code from the standard library, installed packages and leakbench itself."""
+
+    library_paths: tuple[str, ...]
+    agent_dir: str
+    launch_file: str = ""  # the agent's launch script: it sits under the target's frames, so it is neutral
+
+    def is_agent(self, file: str) -> bool:
+        return file.startswith(self.agent_dir) and file != self.launch_file
+
+    def is_launch(self, file: str) -> bool:
+        return file.startswith(self.agent_dir) or file.endswith(("runpy.py", "<frozen runpy>"))
+
+    def is_user(self, file: str) -> bool:
+        if file.startswith("<") or file.startswith(self.agent_dir):
+            return False
+        return not any(file.startswith(p) for p in self.library_paths)
+
+
+@dataclass(frozen=True, slots=True)
+class SiteTotal:
+    size: int
+    count: int
+    traceback: tuple[RawFrame, ...]  # the largest traceback at this site, newest frame first
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotSites:
+    t: float
+    sites: Mapping[SiteKey, SiteTotal]
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
+class SiteGrowth:
+    file: str
+    line: int
+    times: tuple[float, ...]
+    sizes: tuple[int, ...]
+    counts: tuple[int, ...]
+    growth_bytes: int
+    growth_count: int
+    grew_in: float
+    slope_bytes_per_s: float
+    bytes_per_interval: float
+    count_per_interval: float
+    peak_bytes: int
+    final_bytes: int
+    final_count: int
+    plateaued: bool
+    traceback: tuple[RawFrame, ...]
+
+    @property
+    def steady(self) -> bool:
+        return self.grew_in >= MOST_INTERVALS and not self.plateaued
+
+
+def attribute(frames: Sequence[RawFrame], rules: FrameRules) -> SiteKey | None:
+    """The site of one allocation, or None when it is leakbench's own."""
+    for file, _line in frames:
+        if rules.is_agent(file):
+            return None
+    for file, line in frames:
+        if rules.is_user(file):
+            return (file, line)
+    for file, line in frames:
+        if not rules.is_launch(file):
+            return (file, line)
+    return frames[0] if frames else ("<unknown>", 0)
+
+
+def aggregate(t: float, traces: Iterable[RawTrace], rules: FrameRules) -> SnapshotSites:
+    """Group one snapshot's traces by site."""
+    sizes: dict[SiteKey, list[int]] = {}
+    best: dict[SiteKey, tuple[int, tuple[RawFrame, ...]]] = {}
+    by_traceback: dict[tuple[RawFrame, ...], int] = {}
+    key_of: dict[tuple[RawFrame, ...], SiteKey | None] = {}
+    total = 0
+    for _domain, size, frames, _n in traces:
+        if frames in key_of:
+            key = key_of[frames]
+        else:
+            key = key_of[frames] = attribute(frames, rules)
+        if key is None:
+            continue
+        total += size
+        entry = sizes.get(key)
+        if entry is None:
+            sizes[key] = [size, 1]
+        else:
+            entry[0] += size
+            entry[1] += 1
+        by_traceback[frames] = by_traceback.get(frames, 0) + size
+    for frames, size in by_traceback.items():
+        key = key_of[frames]
+        if key is None:
+            continue
+        if key not in best or size > best[key][0]:
+            best[key] = (size, frames)
+    sites = {key: SiteTotal(v[0], v[1], best[key][1]) for key, v in sizes.items()}
+    return SnapshotSites(t, sites, total)
+
+
+def growing_sites(series: Sequence[SnapshotSites], *, min_growth: int = MIN_SITE_GROWTH) -> list[SiteGrowth]:
+    """Sites whose live size grew over the series, most growth first."""
+    if len(series) < 2:
+        return []
+    keys = set().union(*(s.sites.keys() for s in series))
+    times = tuple(s.t - series[0].t for s in series)
+    out = []
+    for key in keys:
+        row = [s.sites.get(key) for s in series]
+        sizes = tuple(r.size if r else 0 for r in row)
+        counts = tuple(r.count if r else 0 for r in row)
+        growth = sizes[-1] - sizes[0]
+        if growth < min_growth:
+            continue
+        intervals = len(sizes) - 1
+        grew = sum(1 for a, b in itertools.pairwise(sizes) if b > a)
+        last = next(r for r in reversed(row) if r is not None)
+        out.append(
+            SiteGrowth(
+                file=key[0],
+                line=key[1],
+                times=times,
+                sizes=sizes,
+                counts=counts,
+                growth_bytes=growth,
+                growth_count=counts[-1] - counts[0],
+                grew_in=grew / intervals,
+                slope_bytes_per_s=linear_fit(times, sizes).slope,
+                bytes_per_interval=growth / intervals,
+                count_per_interval=(counts[-1] - counts[0]) / intervals,
+                peak_bytes=max(sizes),
+                final_bytes=sizes[-1],
+                final_count=counts[-1],
+                plateaued=_plateaued(times, sizes, growth),
+                traceback=last.traceback,
+            )
+        )
+    out.sort(key=lambda g: (g.steady, g.growth_bytes), reverse=True)
+    return out
+
+
+def peak_sites(series: Sequence[SnapshotSites], limit: int = 10) -> list[tuple[SiteKey, int, SiteTotal]]:
+    """The sites that held the most memory at any snapshot: what was live when the process peaked."""
+    best: dict[SiteKey, tuple[int, SiteTotal]] = {}
+    for snap in series:
+        for key, total in snap.sites.items():
+            if key not in best or total.size > best[key][0]:
+                best[key] = (total.size, total)
+    ranked = sorted(best.items(), key=lambda kv: kv[1][0], reverse=True)[:limit]
+    return [(key, size, total) for key, (size, total) in ranked]
+
+
+def _plateaued(times: Sequence[float], sizes: Sequence[int], growth: int) -> bool:
+    """The site stopped growing for the last third of the run."""
+    if len(sizes) < 6 or times[-1] <= 0:
+        return False
+    cut = times[-1] * (2 / 3)
+    tail = [s for t, s in zip(times, sizes, strict=True) if t >= cut]
+    return len(tail) >= 2 and (max(tail) - tail[0]) < 0.1 * growth

@@ -1,0 +1,426 @@
+"""Run the target in a child process with the in-target agent, sample its memory, and record its end.
+
+The target runs as `python app.py args` would (argv, sys.path[0], __main__, cwd, stdio and exit code are
+its own); the agent is started first by `agent/bootstrap.py` and reports through files in the run's
+channel folder. Everything is written as it happens, so a target killed mid-run still leaves evidence.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import resource
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import psutil
+
+from leakbench.analysis.model import ExitStatus, Frame, ProcessSeries, Role, TargetExit
+from leakbench.errors import TargetError
+from leakbench.target import TargetSpec
+
+AGENT_DIR = Path(__file__).resolve().parent / "agent"
+BOOTSTRAP = AGENT_DIR / "bootstrap.py"
+
+FINAL_WAIT_S = 15.0  # how long the agent may take for its last readings before the target is interrupted
+SIGINT_WAIT_S = 5.0
+SIGTERM_WAIT_S = 3.0
+
+
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """An agent-side module (a file with `start(agent, options)`) that a stage asks to run in the target."""
+
+    name: str
+    path: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+class StopPolicy(Protocol):
+    """Looked at every loop while the target runs; returns a reason to stop it early, or None."""
+
+    def should_stop(self, live: LiveRun) -> str | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RunRequest:
+    name: str
+    probes: tuple[Probe, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+    duration: float | None = None
+    rss_interval: float = 0.1
+    stop_policies: tuple[StopPolicy, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TargetRun:
+    """Everything one run of the target left behind, read back from its folder."""
+
+    folder: Path
+    pid: int
+    started_at: float
+    ended_at: float
+    exit: TargetExit
+    series: tuple[ProcessSeries, ...]
+    events: Mapping[int, tuple[dict[str, Any], ...]]
+    roles: Mapping[int, Role]
+
+    @property
+    def duration_s(self) -> float:
+        return self.ended_at - self.started_at
+
+    def events_of(self, kind: str, pid: int | None = None) -> list[dict[str, Any]]:
+        pids = [pid] if pid is not None else sorted(self.events)
+        return [e for p in pids for e in self.events.get(p, ()) if e.get("event") == kind]
+
+    def hello(self, pid: int | None = None) -> dict[str, Any]:
+        found = self.events_of("hello", self.pid if pid is None else pid)
+        return found[0] if found else {}
+
+
+class LiveRun:
+    """The state of a run in progress, for stop policies and progress display."""
+
+    def __init__(self, folder: Path, started_at: float) -> None:
+        self.folder = folder
+        self.started_at = started_at
+        self.channel = ChannelReader(folder / "channel")
+
+    @property
+    def elapsed(self) -> float:
+        return time.time() - self.started_at
+
+    def events(self) -> Mapping[int, list[dict[str, Any]]]:
+        return self.channel.poll()
+
+
+class ChannelReader:
+    """Reads the agent's per-process JSON-lines files incrementally; a torn last line waits for its end."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._offsets: dict[int, int] = {}
+        self._events: dict[int, list[dict[str, Any]]] = {}
+
+    def poll(self) -> Mapping[int, list[dict[str, Any]]]:
+        for path in sorted(self.folder.glob("*.jsonl")):
+            pid = int(path.stem)
+            offset = self._offsets.get(pid, 0)
+            with path.open("rb") as handle:
+                handle.seek(offset)
+                chunk = handle.read()
+            end = chunk.rfind(b"\n") + 1
+            for line in chunk[:end].splitlines():
+                with contextlib.suppress(ValueError):
+                    self._events.setdefault(pid, []).append(json.loads(line))
+            self._offsets[pid] = offset + end
+        return self._events
+
+
+class _Sampler(threading.Thread):
+    """Samples RSS and VMS of the target and its descendants; appends every sample to rss.jsonl."""
+
+    def __init__(self, root: psutil.Process, interval: float, out: Path, started_at: float) -> None:
+        super().__init__(name="leakbench-rss", daemon=True)
+        self.root = root
+        self.interval = interval
+        self.out = out
+        self.started_at = started_at
+        self.samples: dict[int, list[tuple[float, int, int]]] = {}
+        self.parents: dict[int, int] = {}
+        self.known: dict[int, psutil.Process] = {root.pid: root}
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        with self.out.open("a") as sink:
+            while not self._halt.is_set():
+                self._sample(sink)
+                self._halt.wait(self.interval)
+            self._sample(sink)
+
+    def _sample(self, sink: Any) -> None:
+        now = time.time() - self.started_at
+        try:
+            for child in self.root.children(recursive=True):
+                if child.pid not in self.known:
+                    self.known[child.pid] = child
+                    with contextlib.suppress(psutil.Error):
+                        self.parents[child.pid] = child.ppid()
+        except psutil.Error:
+            pass
+        for pid, proc in list(self.known.items()):
+            try:
+                mem = proc.memory_info()
+            except psutil.Error:
+                continue
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                continue
+            self.samples.setdefault(pid, []).append((now, mem.rss, mem.vms))
+            sink.write(json.dumps([round(now, 4), pid, mem.rss, mem.vms]) + "\n")
+        sink.flush()
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join(timeout=5)
+
+    def descendants(self) -> list[psutil.Process]:
+        return [p for pid, p in self.known.items() if pid != self.root.pid]
+
+
+def launch(
+    target: TargetSpec,
+    request: RunRequest,
+    folder: Path,
+    *,
+    on_tick: Callable[[LiveRun], None] | None = None,
+) -> TargetRun:
+    """Run the target once under the agent and return what it left in `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    channel = folder / "channel"
+    channel.mkdir(exist_ok=True)
+    artifacts = folder / "raw"
+    artifacts.mkdir(exist_ok=True)
+    config = {
+        "channel": str(channel),
+        "artifacts": str(artifacts),
+        "probes": [{"name": p.name, "path": p.path, "options": dict(p.options)} for p in request.probes],
+    }
+    config_path = folder / "agent.json"
+    config_path.write_text(json.dumps(config, indent=2))
+    env = dict(os.environ)
+    env.update(request.env)
+    env["LEAKBENCH_AGENT_CONFIG"] = str(config_path)
+    command = [target.python, str(BOOTSTRAP)]
+    command += ["--module", target.module] if target.module else ["--script", target.script or ""]
+    command += ["--", *target.args]
+    (folder / "command.json").write_text(json.dumps({"argv": command, "cwd": target.cwd}, indent=2))
+
+    limit = target.memory_limit_bytes
+    started_at = time.time()
+    try:
+        proc = subprocess.Popen(
+            command,
+            cwd=target.cwd,
+            env=env,
+            preexec_fn=(lambda: _limit_address_space(limit)) if limit else None,
+        )
+    except OSError as exc:
+        raise TargetError(f"cannot start {target.python}: {exc.strerror}") from None
+
+    live = LiveRun(folder, started_at)
+    try:
+        root = psutil.Process(proc.pid)
+    except psutil.Error:
+        root = None
+    sampler = _Sampler(root, request.rss_interval, folder / "rss.jsonl", started_at) if root else None
+    if sampler:
+        sampler.start()
+    stopped_by: str | None = None
+    try:
+        stopped_by = _supervise(proc, request, live, on_tick)
+    finally:
+        returncode = proc.wait()
+        if sampler:
+            sampler.stop()
+            _reap(sampler.descendants())
+    ended_at = time.time()
+    events = {pid: tuple(evs) for pid, evs in live.channel.poll().items()}
+    series = _series(sampler, proc.pid)
+    run = TargetRun(
+        folder=folder,
+        pid=proc.pid,
+        started_at=started_at,
+        ended_at=ended_at,
+        exit=_ending(returncode, events.get(proc.pid, ()), stopped_by),
+        series=series,
+        events=events,
+        roles=_roles(proc.pid, [s.pid for s in series] + list(events)),
+    )
+    save_run(run)
+    return run
+
+
+def _roles(main_pid: int, pids: Sequence[int]) -> dict[int, Role]:
+    return {pid: ("main" if pid == main_pid else "child") for pid in pids}
+
+
+def _limit_address_space(limit: int | None) -> None:
+    if limit:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def _supervise(
+    proc: subprocess.Popen[bytes],
+    request: RunRequest,
+    live: LiveRun,
+    on_tick: Callable[[LiveRun], None] | None,
+) -> str | None:
+    """Wait for the target; stop it at the duration, when a policy says so, or on Ctrl-C."""
+    deadline = live.started_at + request.duration if request.duration else None
+    try:
+        while proc.poll() is None:
+            time.sleep(0.1)
+            if on_tick:
+                on_tick(live)
+            reason = None
+            if deadline and time.time() >= deadline:
+                reason = "duration"
+            else:
+                for policy in request.stop_policies:
+                    reason = policy.should_stop(live)
+                    if reason:
+                        break
+            if reason:
+                _stop(proc, live)
+                return reason
+    except KeyboardInterrupt:
+        # The terminal sent SIGINT to the target too; give it the same chance to finish.
+        with contextlib.suppress(KeyboardInterrupt):
+            _stop(proc, live)
+        return "interrupt"
+    return None
+
+
+def _stop(proc: subprocess.Popen[bytes], live: LiveRun) -> None:
+    """Ask the agent for its last readings, then SIGINT, SIGTERM, SIGKILL, each after a grace period."""
+    (live.folder / "channel" / "stop").touch()
+    until = time.time() + FINAL_WAIT_S
+    while time.time() < until and proc.poll() is None:
+        if any(e.get("event") == "final" for e in live.events().get(proc.pid, [])):
+            break
+        time.sleep(0.05)
+    for signum, wait in (
+        (signal.SIGINT, SIGINT_WAIT_S),
+        (signal.SIGTERM, SIGTERM_WAIT_S),
+        (signal.SIGKILL, 5),
+    ):
+        if proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signum)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=wait)
+
+
+def _reap(children: Sequence[psutil.Process]) -> None:
+    """Leave no orphaned workers behind once the main process has gone."""
+    alive = [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+    for child in alive:
+        with contextlib.suppress(psutil.Error):
+            child.terminate()
+    _, still = psutil.wait_procs(alive, timeout=3)
+    for child in still:
+        with contextlib.suppress(psutil.Error):
+            child.kill()
+
+
+def _ending(returncode: int, events: Sequence[dict[str, Any]], stopped_by: str | None) -> TargetExit:
+    code = returncode if returncode >= 0 else None
+    signum = -returncode if returncode < 0 else None
+    raised = [e for e in events if e.get("event") == "exception"]
+    exc = raised[-1] if raised else None
+    frames = tuple(Frame(f[0], int(f[1]), f[2], f[3]) for f in exc.get("traceback", [])) if exc else ()
+    status: ExitStatus
+    if stopped_by:
+        status = "timeout"
+    elif exc and exc.get("type") == "MemoryError":
+        status = "memory-error"
+    elif exc:
+        status = "exception"
+    elif signum is not None:
+        status = "killed"
+    else:
+        status = "ok"
+    return TargetExit(
+        code=code,
+        signal=signum,
+        status=status,
+        exception_type=exc.get("type") if exc else None,
+        exception_message=exc.get("message") if exc else None,
+        traceback=frames,
+        stopped_by=stopped_by,
+    )
+
+
+def _series(sampler: _Sampler | None, main_pid: int) -> tuple[ProcessSeries, ...]:
+    if sampler is None:
+        return ()
+    out = []
+    for pid, rows in sorted(sampler.samples.items()):
+        if not rows:
+            continue
+        role: Role = "main" if pid == main_pid else "child"
+        out.append(
+            ProcessSeries(
+                pid=pid,
+                role=role,
+                times=tuple(r[0] for r in rows),
+                rss=tuple(r[1] for r in rows),
+                vms=tuple(r[2] for r in rows),
+            )
+        )
+    return tuple(out)
+
+
+def load_run(folder: Path) -> TargetRun:
+    """Read a finished run back from its folder (for `leakbench report` and resumed runs)."""
+    meta = json.loads((folder / "run.json").read_text())
+    channel = ChannelReader(folder / "channel")
+    events = {pid: tuple(evs) for pid, evs in channel.poll().items()}
+    rows: dict[int, list[list[float]]] = {}
+    rss_path = folder / "rss.jsonl"
+    if rss_path.exists():
+        for line in rss_path.read_text().splitlines():
+            with contextlib.suppress(ValueError):
+                t, pid, rss, vms = json.loads(line)
+                rows.setdefault(int(pid), []).append([t, rss, vms])
+    main_pid = int(meta["pid"])
+    series = tuple(
+        ProcessSeries(
+            pid=pid,
+            role="main" if pid == main_pid else "child",
+            times=tuple(float(r[0]) for r in data),
+            rss=tuple(int(r[1]) for r in data),
+            vms=tuple(int(r[2]) for r in data),
+        )
+        for pid, data in sorted(rows.items())
+    )
+    ex = meta["exit"]
+    return TargetRun(
+        folder=folder,
+        pid=main_pid,
+        started_at=float(meta["started_at"]),
+        ended_at=float(meta["ended_at"]),
+        exit=TargetExit(
+            code=ex["code"],
+            signal=ex["signal"],
+            status=ex["status"],
+            exception_type=ex.get("exception_type"),
+            exception_message=ex.get("exception_message"),
+            traceback=tuple(Frame(**f) for f in ex.get("traceback", [])),
+            stopped_by=ex.get("stopped_by"),
+        ),
+        series=series,
+        events=events,
+        roles=_roles(main_pid, [s.pid for s in series] + list(events)),
+    )
+
+
+def save_run(run: TargetRun) -> None:
+    """Write run.json so the run folder describes itself."""
+    from leakbench.analysis.model import to_jsonable
+
+    meta = {
+        "pid": run.pid,
+        "started_at": run.started_at,
+        "ended_at": run.ended_at,
+        "exit": to_jsonable(run.exit),
+    }
+    (run.folder / "run.json").write_text(json.dumps(meta, indent=2))

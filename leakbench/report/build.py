@@ -1,0 +1,232 @@
+"""The incident report's content, built once from evidence.json and the stage details."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from leakbench.report.document import Block, Bullets, Code, Heading, Image, Para, Table, b, c, t
+from leakbench.units import human_bytes, human_duration, human_rate
+
+TRACEBACKS_SHOWN = 3
+
+
+def short(path: str) -> str:
+    return Path(path).name
+
+
+def _frames_text(frames: list[dict[str, Any]]) -> str:
+    lines = []
+    for f in frames:
+        lines.append(f'  File "{f["file"]}", line {f["line"]}, in {f.get("function") or "?"}')
+        if f.get("text"):
+            lines.append(f"    {f['text']}")
+    return "\n".join(lines)
+
+
+def build_blocks(evidence: Mapping[str, Any], details: Mapping[str, Mapping[str, Any]]) -> list[Block]:
+    blocks: list[Block] = []
+    target = evidence["target"]
+    verdict = evidence["verdict"]
+    name = " ".join(target["argv"][1:]) or "target"
+    blocks.append(Heading(1, f"leakbench report: {name}"))
+    blocks.append(
+        Para(
+            (
+                b(verdict["kind"].upper()),
+                t(f" (confidence {verdict['confidence']:.2f}). "),
+                t(verdict["summary"]),
+            )
+        )
+    )
+    blocks += _headline(evidence)
+    blocks += _memory_section(evidence, details)
+    blocks += _growing_section(evidence, details)
+    blocks += _ending_section(evidence)
+    blocks += _stages_section(evidence)
+    blocks += _reproduce_section(evidence)
+    blocks += _environment_section(evidence)
+    return blocks
+
+
+def _headline(evidence: Mapping[str, Any]) -> list[Block]:
+    items = []
+    suspects = evidence["suspects"]
+    if suspects:
+        s = suspects[0]
+        spans = [t("Top suspect: "), c(f"{s['file']}:{s['line']}"), t(f" in {s['function']}")]
+        if s.get("text"):
+            spans += [t(" — "), c(s["text"])]
+        spans.append(t(f" (found by {', '.join(s['stages'])})"))
+        items.append(tuple(spans))
+    retention = evidence.get("retention") or []
+    if retention:
+        r = retention[0]
+        items.append((t("Kept alive by: "), b(r["root"]), t(" — "), c(" → ".join(r["chain"]))))
+    for reason in evidence["verdict"].get("reasons", []):
+        items.append((t(reason),))
+    return [Bullets(tuple(items))] if items else []
+
+
+def _memory_section(evidence: Mapping[str, Any], details: Mapping[str, Mapping[str, Any]]) -> list[Block]:
+    rss = details.get("rss", {})
+    data = rss.get("data", {})
+    blocks: list[Block] = [Heading(2, "Memory over time (RSS)")]
+    if rss.get("status") != "ok":
+        blocks.append(Para((t(f"The RSS stage did not run: {rss.get('message', 'not in this playbook')}."),)))
+        return blocks
+    if data.get("chart"):
+        blocks.append(Image(data["chart"], "RSS over time"))
+    rows = []
+    for pid, tr in data.get("trends", {}).items():
+        role = next((p["role"] for p in evidence["processes"] if str(p["pid"]) == pid), "")
+        rows.append(
+            (
+                (t(pid),),
+                (t(role),),
+                (t(tr["pattern"]),),
+                (t(human_rate(tr["slope_bytes_per_s"])),),
+                (t(f"{tr['r_squared']:.2f}"),),
+                (t(f"{human_bytes(tr['start_bytes'])} → {human_bytes(tr['end_bytes'])}"),),
+                (t(human_bytes(tr["peak_bytes"])),),
+            )
+        )
+    blocks.append(Table(("pid", "role", "pattern", "slope", "R²", "start → end", "peak"), tuple(rows)))
+    limit = evidence["target"].get("memory_limit_bytes")
+    to_limit = evidence["verdict"].get("seconds_to_limit")
+    if limit and to_limit is not None:
+        blocks.append(
+            Para(
+                (
+                    t(
+                        f"At this rate the {human_bytes(limit)} memory limit is reached "
+                        f"in ~{human_duration(to_limit)}."
+                    ),
+                )
+            )
+        )
+    return blocks
+
+
+def _growing_section(evidence: Mapping[str, Any], details: Mapping[str, Mapping[str, Any]]) -> list[Block]:
+    tm = details.get("tracemalloc", {})
+    data = tm.get("data", {})
+    blocks: list[Block] = [Heading(2, "Lines whose memory keeps growing (tracemalloc)")]
+    if tm.get("status") != "ok":
+        blocks.append(
+            Para((t(f"The tracemalloc stage did not run: {tm.get('message', 'not in this playbook')}."),))
+        )
+        return blocks
+    interval = data.get("interval", 1.0)
+    blocks.append(
+        Para(
+            (
+                t(
+                    f"{data.get('snapshots', 0)} snapshots, one every ~{interval:g} s; "
+                    "growth is measured over the "
+                    "whole series, and a line counts as steady when it grew in most intervals."
+                ),
+            )
+        )
+    )
+    if data.get("stopped_early"):
+        blocks.append(
+            Para(
+                (
+                    t("The target was stopped early ("),
+                    b(data["stopped_early"]),
+                    t(
+                        "): tracemalloc slows allocation-heavy code, "
+                        "and the trend was already clear or the budget spent."
+                    ),
+                )
+            )
+        )
+    rows = []
+    for i, g in enumerate(data.get("growing", [])[:10], 1):
+        rows.append(
+            (
+                (t(str(i)),),
+                (c(f"{short(g['file'])}:{g['line']}"),),
+                (t(g["function"]),),
+                (t("+" + human_bytes(g["growth_bytes"])),),
+                (t(human_bytes(g["bytes_per_interval"])),),
+                (t(f"{g['count_per_interval']:.0f}"),),
+                (t(f"{g['grew_in']:.0%}" + (" (then flat)" if g.get("plateaued") else "")),),
+                (c(g["text"]),) if g.get("text") else (),
+            )
+        )
+    if rows:
+        blocks.append(
+            Table(
+                ("#", "line", "function", "growth", "per interval", "blocks/interval", "grew in", "code"),
+                tuple(rows),
+            )
+        )
+    else:
+        blocks.append(Para((t("No Python line kept more memory at the end than at the start."),)))
+    if data.get("chart"):
+        blocks.append(Image(data["chart"], "live bytes per growing line"))
+    for s in [s for s in evidence["suspects"] if s.get("traceback")][:TRACEBACKS_SHOWN]:
+        blocks.append(
+            Para((t("Traceback of "), c(f"{short(s['file'])}:{s['line']}"), t(" (oldest call first):")))
+        )
+        blocks.append(Code(_frames_text(s["traceback"])))
+    peaks = data.get("peaks", [])
+    if evidence["verdict"]["kind"] == "oom" and peaks:
+        blocks.append(Heading(3, "What held the most memory at any snapshot"))
+        blocks.append(
+            Table(
+                ("line", "bytes", "blocks"),
+                tuple(
+                    (
+                        (c(f"{short(p['file'])}:{p['line']}"),),
+                        (t(human_bytes(p["bytes"])),),
+                        (t(str(p["count"])),),
+                    )
+                    for p in peaks
+                ),
+            )
+        )
+    return blocks
+
+
+def _ending_section(evidence: Mapping[str, Any]) -> list[Block]:
+    ex = evidence["target"]["exit"]
+    blocks: list[Block] = [Heading(2, "How the target ended")]
+    spans = [
+        t(f"The target {ex['description']} after {evidence['target'].get('duration_s') or 0:.1f} s (status "),
+        c(ex["status"]),
+    ]
+    spans.append(t(")."))
+    blocks.append(Para(tuple(spans)))
+    if ex.get("traceback"):
+        blocks.append(
+            Code(_frames_text(ex["traceback"]) + f"\n{ex['exception']['type']}: {ex['exception']['message']}")
+        )
+    return blocks
+
+
+def _stages_section(evidence: Mapping[str, Any]) -> list[Block]:
+    rows = tuple(
+        ((c(name),), (t(s["status"]),), (t(s["message"]),)) for name, s in evidence["stages"].items()
+    )
+    return [Heading(2, "Stages"), Table(("stage", "status", "what it found"), rows)]
+
+
+def _reproduce_section(evidence: Mapping[str, Any]) -> list[Block]:
+    rep = evidence.get("reproduce", {})
+    return [
+        Heading(2, "Reproduce"),
+        Para((t("The target on its own:"),)),
+        Code(rep.get("target", "")),
+        Para((t("This investigation:"),)),
+        Code(rep.get("leakbench", "")),
+    ]
+
+
+def _environment_section(evidence: Mapping[str, Any]) -> list[Block]:
+    env = evidence.get("environment", {})
+    items = tuple((t(f"{k}: "), c(str(v))) for k, v in env.items())
+    return [Heading(2, "Environment"), Bullets(items)]

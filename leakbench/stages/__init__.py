@@ -1,0 +1,1 @@
+"""The built-in stages; each registers through the `leakbench.stages` entry points like any plugin."""

@@ -1,0 +1,71 @@
+"""Stage `rss`: does memory grow, how fast, and in what shape; sampled from outside the target."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from leakbench.analysis.model import StageReport, Trend, to_jsonable
+from leakbench.analysis.trend import analyse_process, linear_fit, steady_part
+from leakbench.launcher import TargetRun
+from leakbench.report.charts import Line, line_chart
+from leakbench.stages.base import Contribution, StageContext
+from leakbench.units import human_bytes, human_rate
+
+
+@dataclass(frozen=True, slots=True)
+class RssParams:
+    interval: float = 0.1  # seconds between samples
+
+
+class RssStage:
+    kind: ClassVar[str] = "rss"
+    summary: ClassVar[str] = "RSS of the target and its children over time: leak, plateau, sawtooth or flat"
+    own_run: ClassVar[bool] = False
+    Params = RssParams
+
+    def __init__(self, params: RssParams) -> None:
+        self.params = params
+
+    def contribute(self, ctx: StageContext) -> Contribution:
+        return Contribution(rss_interval=self.params.interval)
+
+    def finish(self, ctx: StageContext, run: TargetRun | None) -> StageReport:
+        if run is None or not run.series:
+            return StageReport(self.kind, "failed", "no RSS samples: the target ended before the first one")
+        trends = {s.pid: analyse_process(s) for s in run.series}
+        main = next((s for s in run.series if s.role == "main"), run.series[0])
+        lines = [Line(f"{s.role} {s.pid}", s.times, s.rss) for s in run.series]
+        ts, vs = steady_part(main.times, main.rss)
+        fit = linear_fit(ts, vs)
+        fit_line = (ts[0], ts[-1], fit.intercept + fit.slope * ts[0], fit.intercept + fit.slope * ts[-1])
+        png, _svg = line_chart(
+            lines,
+            ctx.run_dir / "images" / "rss",
+            title="RSS over time",
+            limit=ctx.target.memory_limit_bytes,
+            fit=fit_line if trends[main.pid].pattern in ("linear", "step") else None,
+        )
+        grower = max(trends.items(), key=lambda kv: kv[1].slope_bytes_per_s)
+        t = trends[main.pid]
+        message = (
+            f"main process: {t.pattern}, {human_rate(t.slope_bytes_per_s)} "
+            f"({human_bytes(t.start_bytes)} → {human_bytes(t.end_bytes)} over {t.duration_s:.1f} s)"
+        )
+        if len(trends) > 1:
+            message += f"; {len(trends) - 1} child process(es), fastest grower pid {grower[0]}"
+        return StageReport(
+            self.kind,
+            "ok",
+            message,
+            data={
+                "trends": {str(pid): to_jsonable(tr) for pid, tr in trends.items()},
+                "main_pid": main.pid,
+                "chart": str(png.relative_to(ctx.run_dir)),
+                "samples": sum(len(s.times) for s in run.series),
+            },
+        )
+
+
+def trend_from_json(data: dict[str, object]) -> Trend:
+    return Trend(**data)  # type: ignore[arg-type]

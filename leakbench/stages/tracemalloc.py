@@ -1,0 +1,300 @@
+"""Stage `tracemalloc`: which Python lines keep allocating memory that stays, over a series of snapshots."""
+
+from __future__ import annotations
+
+import tracemalloc
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from leakbench.analysis.model import Frame, StageReport, Suspect
+from leakbench.analysis.sites import (
+    FrameRules,
+    RawFrame,
+    RawTrace,
+    SiteGrowth,
+    SnapshotSites,
+    aggregate,
+    growing_sites,
+    peak_sites,
+)
+from leakbench.analysis.trend import analyse_series, significant
+from leakbench.errors import LeakbenchError
+from leakbench.launcher import AGENT_DIR, LiveRun, Probe, TargetRun
+from leakbench.report.charts import Line, line_chart
+from leakbench.sourceinfo import function_at, line_text
+from leakbench.stages.base import Contribution, StageContext
+from leakbench.units import human_bytes
+
+TOP_SITES = 10
+
+
+@dataclass(frozen=True, slots=True)
+class TracemallocParams:
+    frames: int = 25  # traceback depth kept per allocation
+    interval: float = 1.0  # seconds between snapshots (stretched when a snapshot is slow)
+    budget: float = 90.0  # stop the target after this many seconds under tracemalloc (0: never)
+    conclusive_after: float = 20.0  # stop once the traced heap grows steadily for this long (0: never)
+
+
+class BudgetPolicy:
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def should_stop(self, live: LiveRun) -> str | None:
+        return "budget" if self.seconds and live.elapsed >= self.seconds else None
+
+
+class ConclusivePolicy:
+    """Stop when the traced heap has grown in a straight line long enough that more time adds nothing."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._checked_at = 0.0
+
+    def should_stop(self, live: LiveRun) -> str | None:
+        if not self.seconds or live.elapsed < self.seconds or live.elapsed - self._checked_at < 1.0:
+            return None
+        self._checked_at = live.elapsed
+        events = live.events()
+        if not events:
+            return None
+        main = min(events)  # the first channel file is the main process's
+        heap = [e for e in events[main] if e.get("event") == "heap"]
+        if len(heap) < 10:
+            return None
+        times = [e["t"] for e in heap]
+        values = [e["traced_bytes"] for e in heap]
+        trend = analyse_series(times, values)
+        if trend.pattern == "linear" and trend.r_squared >= 0.95 and significant(trend.growth_bytes, 0):
+            return "conclusive"
+        return None
+
+
+class TracemallocStage:
+    kind: ClassVar[str] = "tracemalloc"
+    summary: ClassVar[str] = "tracemalloc snapshot series: the Python lines whose live memory keeps growing"
+    own_run: ClassVar[bool] = False
+    Params = TracemallocParams
+
+    def __init__(self, params: TracemallocParams) -> None:
+        self.params = params
+
+    def contribute(self, ctx: StageContext) -> Contribution:
+        probe = Probe(
+            "tracemalloc",
+            str(AGENT_DIR / "tracemalloc_probe.py"),
+            {"frames": self.params.frames, "interval": self.params.interval},
+        )
+        policies = (BudgetPolicy(self.params.budget), ConclusivePolicy(self.params.conclusive_after))
+        return Contribution(probes=(probe,), stop_policies=policies)
+
+    def finish(self, ctx: StageContext, run: TargetRun | None) -> StageReport:
+        if run is None:
+            return StageReport(self.kind, "skipped", "no target run")
+        per_pid: dict[int, list[SnapshotSites]] = {}
+        growth: dict[int, list[SiteGrowth]] = {}
+        for pid in sorted(run.events):
+            snaps = run.events_of("snapshot", pid)
+            if not snaps:
+                continue
+            rules = rules_from_hello(run.hello(pid))
+            series = [
+                aggregate(e["taken_at"] - run.started_at, _load_traces(Path(e["path"])), rules) for e in snaps
+            ]
+            per_pid[pid] = series
+            growth[pid] = growing_sites(series)
+        if not per_pid:
+            return StageReport(self.kind, "failed", "the target left no tracemalloc snapshot")
+        suspects = _suspects(run, growth, per_pid)
+        chart = _chart(ctx, run, growth)
+        snapshots = sum(len(s) for s in per_pid.values())
+        stopped = run.exit.stopped_by
+        message = f"{snapshots} snapshots over {run.duration_s:.1f} s"
+        if suspects:
+            top = suspects[0]
+            message += (
+                f"; top growing line {Path(top.file).name}:{top.line} ({top.function}) "
+                f"+{human_bytes(top.bytes)}, ~{human_bytes(top.bytes_per_interval)} per interval"
+            )
+        else:
+            message += "; no Python line kept growing"
+        if stopped in ("conclusive", "budget"):
+            message += f"; target stopped early ({stopped})"
+        return StageReport(
+            self.kind,
+            "ok",
+            message,
+            suspects=tuple(suspects),
+            data={
+                "snapshots": snapshots,
+                "stopped_early": stopped if stopped in ("conclusive", "budget") else None,
+                "interval": self.params.interval,
+                "frames": self.params.frames,
+                "chart": str(chart.relative_to(ctx.run_dir)) if chart else None,
+                "growing": [_site_row(pid, g) for pid, rows in growth.items() for g in rows[:TOP_SITES]],
+                "peaks": [
+                    {"pid": pid, "file": k[0], "line": k[1], "bytes": size, "count": total.count}
+                    for pid, series in per_pid.items()
+                    for k, size, total in peak_sites(series, 5)
+                ],
+                "heap": {
+                    str(pid): [
+                        [round(e["t"] - run.started_at, 3), e["traced_bytes"]]
+                        for e in run.events_of("heap", pid)
+                    ]
+                    for pid in per_pid
+                },
+            },
+        )
+
+
+def rules_from_hello(hello: dict[str, Any]) -> FrameRules:
+    return FrameRules(
+        library_paths=tuple(p.rstrip("/") + "/" for p in hello.get("library_paths", [])),
+        agent_dir=hello.get("agent_dir", str(AGENT_DIR) + "/"),
+        launch_file=hello.get("launch_file", ""),
+    )
+
+
+def _load_traces(path: Path) -> list[RawTrace]:
+    try:
+        snapshot = tracemalloc.Snapshot.load(str(path))
+    except Exception as exc:  # a snapshot cut short when the target was killed
+        raise LeakbenchError(f"cannot read tracemalloc snapshot {path}: {exc}") from None
+    traces = snapshot.traces
+    raw = getattr(traces, "_traces", None)
+    if raw is not None:
+        return list(raw)
+    return [
+        (t.domain, t.size, tuple((f.filename, f.lineno) for f in reversed(t.traceback)), len(t.traceback))
+        for t in traces
+    ]
+
+
+def frames_of(raw: tuple[RawFrame, ...], rules: FrameRules | None = None) -> tuple[Frame, ...]:
+    """Newest-first raw frames to outermost-first Frames with function names, launch frames dropped."""
+    out = []
+    for file, line in reversed(raw):
+        if rules and rules.is_launch(file):
+            continue
+        out.append(Frame(file, line, function_at(file, line), line_text(file, line)))
+    return tuple(out)
+
+
+def _suspects(
+    run: TargetRun, growth: dict[int, list[SiteGrowth]], per_pid: dict[int, list[SnapshotSites]]
+) -> list[Suspect]:
+    out: list[Suspect] = []
+    ended_oom = run.exit.status in ("memory-error", "killed")
+    for pid, rows in growth.items():
+        rules = rules_from_hello(run.hello(pid))
+        for g in rows[:TOP_SITES]:
+            out.append(
+                Suspect(
+                    file=g.file,
+                    line=g.line,
+                    function=function_at(g.file, g.line),
+                    bytes=g.growth_bytes,
+                    count=g.growth_count,
+                    pid=pid,
+                    stages=("tracemalloc",),
+                    visible_to_tracemalloc=True,
+                    text=line_text(g.file, g.line),
+                    bytes_per_interval=g.bytes_per_interval,
+                    count_per_interval=g.count_per_interval,
+                    grew_in=g.grew_in,
+                    traceback=frames_of(g.traceback, rules),
+                )
+            )
+    out.sort(key=lambda s: (s.grew_in >= 0.5, s.bytes), reverse=True)
+    if ended_oom or not out:
+        out = _peak_suspects(run, per_pid) + [s for s in out if s.grew_in >= 0.5]
+    return _dedupe(out)
+
+
+def _peak_suspects(run: TargetRun, per_pid: dict[int, list[SnapshotSites]]) -> list[Suspect]:
+    """When the target ran out of memory, what held the most at its peak (and the line that failed)."""
+    out = []
+    main_rules = rules_from_hello(run.hello())
+    failing = [f for f in run.exit.traceback if main_rules.is_user(f.file)]
+    for pid, series in per_pid.items():
+        rules = rules_from_hello(run.hello(pid))
+        for key, size, total in peak_sites(series, 3):
+            if size < 1024 * 1024:
+                continue
+            out.append(
+                Suspect(
+                    file=key[0],
+                    line=key[1],
+                    function=function_at(*key),
+                    bytes=size,
+                    count=total.count,
+                    pid=pid,
+                    stages=("tracemalloc",),
+                    visible_to_tracemalloc=True,
+                    text=line_text(*key),
+                    traceback=frames_of(total.traceback, rules),
+                )
+            )
+    if run.exit.status == "memory-error" and failing:
+        f = failing[-1]
+        size = next((s.bytes for s in out if (s.file, s.line) == (f.file, f.line)), 0)
+        out.insert(
+            0,
+            Suspect(
+                file=f.file,
+                line=f.line,
+                function=f.function,
+                bytes=size,
+                count=1,
+                pid=run.pid,
+                stages=("tracemalloc",),
+                visible_to_tracemalloc=True,
+                text=f.text,
+                traceback=run.exit.traceback,
+            ),
+        )
+    return out
+
+
+def _dedupe(suspects: list[Suspect]) -> list[Suspect]:
+    seen: set[tuple[str, int, int]] = set()
+    out = []
+    for s in suspects:
+        key = (s.file, s.line, s.pid)
+        if key not in seen:
+            seen.add(key)
+            out.append(s)
+    return out
+
+
+def _site_row(pid: int, g: SiteGrowth) -> dict[str, Any]:
+    return {
+        "pid": pid,
+        "file": g.file,
+        "line": g.line,
+        "function": function_at(g.file, g.line),
+        "text": line_text(g.file, g.line),
+        "growth_bytes": g.growth_bytes,
+        "growth_count": g.growth_count,
+        "bytes_per_interval": g.bytes_per_interval,
+        "count_per_interval": g.count_per_interval,
+        "grew_in": round(g.grew_in, 3),
+        "plateaued": g.plateaued,
+        "final_bytes": g.final_bytes,
+        "series": [[round(t, 3), s] for t, s in zip(g.times, g.sizes, strict=True)],
+    }
+
+
+def _chart(ctx: StageContext, run: TargetRun, growth: dict[int, list[SiteGrowth]]) -> Path | None:
+    rows = sorted((g for gs in growth.values() for g in gs[:5]), key=lambda g: g.growth_bytes, reverse=True)[
+        :5
+    ]
+    if not rows:
+        return None
+    lines = [Line(f"{Path(g.file).name}:{g.line}", g.times, g.sizes) for g in rows]
+    png, _ = line_chart(
+        lines, ctx.run_dir / "images" / "tracemalloc-sites", title="Live bytes per growing line"
+    )
+    return png

@@ -1,0 +1,1 @@
+"""leakbench's built-in playbooks: TOML files, one per investigation sequence."""

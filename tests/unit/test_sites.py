@@ -1,0 +1,52 @@
+"""Growing-site analysis over synthetic tracemalloc traces."""
+
+from __future__ import annotations
+
+from leakbench.analysis.sites import FrameRules, aggregate, attribute, growing_sites
+
+RULES = FrameRules(
+    library_paths=("/usr/lib/python3.11/",),
+    agent_dir="/opt/leakbench/agent/",
+    launch_file="/opt/leakbench/agent/bootstrap.py",
+)
+LAUNCH = (("<frozen runpy>", 88), ("/opt/leakbench/agent/bootstrap.py", 90))
+
+
+def trace(size: int, *frames: tuple[str, int]) -> tuple[int, int, tuple[tuple[str, int], ...], int]:
+    stack = tuple(frames) + LAUNCH
+    return (0, size, stack, len(stack))
+
+
+def test_site_is_the_deepest_frame_in_user_code() -> None:
+    frames = (("/usr/lib/python3.11/json/encoder.py", 10), ("/app/service.py", 42), ("/app/main.py", 7))
+    assert attribute(frames + LAUNCH, RULES) == ("/app/service.py", 42)
+
+
+def test_allocations_of_the_agent_itself_are_dropped() -> None:
+    frames = (("/usr/lib/python3.11/json/encoder.py", 10), ("/opt/leakbench/agent/core.py", 60))
+    assert attribute(frames, RULES) is None
+
+
+def test_launch_frames_under_the_target_are_neutral() -> None:
+    assert attribute((("/app/main.py", 3), *LAUNCH), RULES) == ("/app/main.py", 3)
+
+
+def test_a_line_that_grows_every_interval_ranks_above_a_one_off() -> None:
+    series = []
+    for i in range(10):
+        traces = [trace(80_000, ("/app/leak.py", 5)) for _ in range(i)]  # +78 KiB per interval
+        traces.append(trace(500_000 if i >= 1 else 0, ("/app/setup.py", 9)))  # one jump at the start
+        series.append(aggregate(float(i), traces, RULES))
+    rows = growing_sites(series)
+    assert (rows[0].file, rows[0].line) == ("/app/leak.py", 5)
+    assert rows[0].grew_in == 1.0
+    assert rows[0].bytes_per_interval == 80_000
+    assert rows[0].count_per_interval == 1
+    one_off = next(r for r in rows if r.file == "/app/setup.py")
+    assert not one_off.steady
+
+
+def test_a_site_that_fills_and_stops_is_marked_plateaued() -> None:
+    series = [aggregate(float(i), [trace(60_000, ("/app/cache.py", 3))] * min(i, 4), RULES) for i in range(12)]
+    (row,) = growing_sites(series)
+    assert row.plateaued and not row.steady

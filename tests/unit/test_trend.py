@@ -1,0 +1,56 @@
+"""RSS trend classification on synthetic series with known shapes."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from leakbench.analysis.trend import MIB, analyse_series, linear_fit
+
+
+def _times(n: int = 100, dt: float = 0.1) -> list[float]:
+    return [i * dt for i in range(n)]
+
+
+def test_linear_growth_is_measured_in_bytes_per_second() -> None:
+    ts = _times()
+    values = [int(30 * MIB + 2 * MIB * t) for t in ts]
+    trend = analyse_series(ts, values)
+    assert trend.pattern == "linear"
+    assert trend.slope_bytes_per_s == pytest.approx(2 * MIB, rel=0.01)
+    assert trend.r_squared > 0.99
+
+
+def test_growth_that_stops_is_a_plateau() -> None:
+    ts = _times(200)
+    values = [int(30 * MIB + 20 * MIB * min(t, 8.0) / 8.0) for t in ts]
+    trend = analyse_series(ts, values)
+    assert trend.pattern == "plateau"
+    assert trend.plateau_at_s is not None and 5 < trend.plateau_at_s < 9
+    assert abs(trend.slope_bytes_per_s) < 0.1 * MIB
+
+
+def test_noise_without_growth_is_flat() -> None:
+    ts = _times()
+    values = [int(30 * MIB + 100_000 * math.sin(t * 7)) for t in ts]
+    assert analyse_series(ts, values).pattern == "flat"
+
+
+def test_repeated_fill_and_release_is_a_sawtooth() -> None:
+    ts = _times(200)
+    values = [int(30 * MIB + 40 * MIB * ((t % 4.0) / 4.0)) for t in ts]
+    assert analyse_series(ts, values).pattern == "sawtooth"
+
+
+def test_a_few_big_jumps_are_a_step() -> None:
+    ts = _times(100)
+    values = [int(30 * MIB + (50 * MIB if t > 3 else 0) + (50 * MIB if t > 6.5 else 0)) for t in ts]
+    assert analyse_series(ts, values).pattern == "step"
+
+
+def test_linear_fit_of_a_line_is_exact() -> None:
+    fit = linear_fit([0, 1, 2, 3], [1, 3, 5, 7])
+    assert fit.slope == pytest.approx(2)
+    assert fit.intercept == pytest.approx(1)
+    assert fit.r_squared == pytest.approx(1)

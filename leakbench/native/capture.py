@@ -1,0 +1,716 @@
+"""The one decoder of the native tracker's capture format (native_tracker/FORMAT.md).
+
+Every other module works on the `Capture` this returns. A capture cut short (the target was killed) is
+read up to its last complete chunk and says where it was cut; a corrupt or foreign file raises
+`TrackerError` naming the file and the byte offset.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import struct
+import zlib
+from array import array
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from leakbench.errors import TrackerError
+
+# ---- constants; they must agree with native_tracker/src/format.h (a test checks) ----
+FORMAT_MAGIC = b"\x7fLBTCAP\n"
+FORMAT_VERSION = 1
+HEADER_SIZE = 64
+CHUNK_SYNC = 0x4B43
+CHUNK_HEADER_SIZE = 12
+
+FLAG_PYTHON_STACKS = 0x1
+FLAG_NATIVE_STACKS = 0x2
+FLAG_FORKED_CHILD = 0x4
+
+REC_TIME = 0x01
+REC_RSS = 0x02
+REC_THREAD = 0x03
+REC_SWITCH = 0x04
+REC_FREE = 0x05
+REC_MUNMAP = 0x06
+REC_FAILED = 0x07
+REC_RESTORE = 0x08
+REC_STACK = 0x09
+REC_CODE = 0x0A
+REC_MODULES = 0x0B
+REC_MARK = 0x0C
+REC_END = 0x0D
+REC_ALLOC = 0x20
+
+KIND_MALLOC = 0
+KIND_CALLOC = 1
+KIND_REALLOC = 2
+KIND_POSIX_MEMALIGN = 3
+KIND_ALIGNED_ALLOC = 4
+KIND_MEMALIGN = 5
+KIND_VALLOC = 6
+KIND_PVALLOC = 7
+KIND_MMAP = 8
+KIND_MMAP_INTERP = 9
+KIND_COUNT = 10
+
+KIND_NAMES = (
+    "malloc",
+    "calloc",
+    "realloc",
+    "posix_memalign",
+    "aligned_alloc",
+    "memalign",
+    "valloc",
+    "pvalloc",
+    "mmap",
+    "mmap (interpreter)",
+)
+
+# Operations in `EventTable.op`: 0..KIND_COUNT-1 are allocations of that kind, then these.
+OP_FREE = 16
+OP_MUNMAP = 17
+OP_FAILED = 18  # `address` holds the allocator kind
+OP_RESTORE = 19  # a failed realloc: the block at `address` is live again
+
+_HEADER = struct.Struct("<8sHHIII QQ IIIII I")
+_CHUNK = struct.Struct("<HHII")
+
+
+@dataclass(frozen=True, slots=True)
+class Header:
+    version: int
+    pid: int
+    ppid: int
+    flags: int
+    start_realtime_ns: int
+    start_monotonic_ns: int
+    python_version: int  # Py_Version of the target's interpreter, 0 if none
+    tick_ms: int
+    native_depth: int
+    page_size: int
+    buffer_size: int
+
+    @property
+    def python_stacks(self) -> bool:
+        return bool(self.flags & FLAG_PYTHON_STACKS)
+
+    @property
+    def forked_child(self) -> bool:
+        return bool(self.flags & FLAG_FORKED_CHILD)
+
+
+@dataclass(frozen=True, slots=True)
+class CodeInfo:
+    """A Python code object, sent once; `line_for` maps an instruction index (lasti) to a line."""
+
+    id: int
+    filename: str
+    name: str  # the qualified name
+    firstlineno: int
+    linetable: bytes
+    _ranges: list[tuple[int, int, int]] = field(default_factory=list, compare=False, repr=False)
+
+    def line_for(self, lasti: int) -> int:
+        if not self._ranges and self.linetable:
+            self._ranges.extend(_parse_linetable(self.linetable, self.firstlineno))
+        for start, end, line in self._ranges:
+            if start <= lasti < end:
+                return line if line >= 0 else self.firstlineno
+        return self.firstlineno
+
+
+@dataclass(frozen=True, slots=True)
+class PyFrameRef:
+    code: int
+    lasti: int
+    entry: bool  # the first frame run by one C-level call of the eval loop
+
+
+@dataclass(frozen=True, slots=True)
+class RawStack:
+    """A stack as recorded: native return addresses and Python frames, both innermost first."""
+
+    id: int
+    native: tuple[int, ...]
+    python: tuple[PyFrameRef, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    vaddr: int
+    memsz: int
+    flags: int
+
+
+@dataclass(frozen=True, slots=True)
+class Module:
+    path: str
+    base: int  # load bias: an address minus base is the address in the file's own terms
+    segments: tuple[Segment, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ModuleMap:
+    time_ms: int
+    modules: tuple[Module, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadInfo:
+    index: int
+    tid: int
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    time_ms: int
+    label: str
+    event_index: int  # the number of events recorded before the mark
+
+
+@dataclass(frozen=True, slots=True)
+class EndInfo:
+    allocations: int  # allocation records the tracker wrote (all kinds)
+    releases: int  # free and munmap records
+
+
+@dataclass(frozen=True, slots=True)
+class EventTable:
+    """All allocation events, in capture order, as parallel columns (compact: millions fit)."""
+
+    op: array[int]
+    time_ms: array[int]
+    thread: array[int]
+    address: array[int]
+    size: array[int]
+    stack: array[int]
+
+    def __len__(self) -> int:
+        return len(self.op)
+
+    def rows(self) -> Iterator[tuple[int, int, int, int, int, int]]:
+        return zip(self.op, self.time_ms, self.thread, self.address, self.size, self.stack, strict=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Capture:
+    path: str
+    size_bytes: int
+    header: Header
+    events: EventTable
+    stacks: dict[int, RawStack]
+    codes: dict[int, CodeInfo]
+    threads: dict[int, ThreadInfo]
+    module_maps: tuple[ModuleMap, ...]
+    rss: tuple[tuple[int, int], ...]  # (ms since start, resident bytes)
+    marks: tuple[Mark, ...]
+    end: EndInfo | None
+    cut_at: int | None  # byte offset where a capture without an END record stops being usable
+    duration_ms: int
+
+    @property
+    def complete(self) -> bool:
+        return self.end is not None and self.cut_at is None
+
+    @property
+    def pid(self) -> int:
+        return self.header.pid
+
+    def describe_cut(self) -> str:
+        """One sentence for the report on how the capture ended."""
+        if self.complete:
+            return "complete"
+        where = f"byte {self.cut_at}" if self.cut_at is not None else "its last record"
+        return (
+            f"cut at {where} of {self.size_bytes} (after {self.duration_ms} ms): the process ended without "
+            "closing it (killed?); everything before that point is used"
+        )
+
+
+@dataclass(slots=True)
+class _Cursor:
+    """Where decoding is, for error messages."""
+
+    path: str
+    chunk_start: int = 0
+
+
+def read_capture(path: str | os.PathLike[str]) -> Capture:
+    """Decode one capture file; raises TrackerError for a foreign, empty or corrupt file."""
+    name = os.fspath(path)
+    try:
+        data = Path(name).read_bytes()
+    except OSError as exc:
+        raise TrackerError(f"cannot read capture {name}: {exc.strerror}", code="io") from exc
+    return decode_capture(data, name)
+
+
+def decode_capture(data: bytes, name: str = "<capture>") -> Capture:
+    header = _decode_header(data, name)
+    decoder = _Decoder(name, header)
+    pos = HEADER_SIZE
+    cut_at: int | None = None
+    total = len(data)
+    view = memoryview(data)
+    while pos < total:
+        if total - pos < CHUNK_HEADER_SIZE:
+            cut_at = pos
+            break
+        sync, _flags, length, crc = _CHUNK.unpack_from(data, pos)
+        if sync != CHUNK_SYNC:
+            raise TrackerError(
+                f"corrupt capture {name}: no chunk starts at byte {pos} (found {data[pos : pos + 2].hex()})",
+                code="corrupt",
+                offset=pos,
+            )
+        if length > header.buffer_size:
+            raise TrackerError(
+                f"corrupt capture {name}: chunk at byte {pos} claims {length} bytes, more than the "
+                f"writer's buffer ({header.buffer_size})",
+                code="corrupt",
+                offset=pos,
+            )
+        body_start = pos + CHUNK_HEADER_SIZE
+        if body_start + length > total:
+            cut_at = pos  # the process died while writing this chunk
+            break
+        if zlib.crc32(view[body_start : body_start + length]) != crc:
+            raise TrackerError(
+                f"corrupt capture {name}: checksum mismatch in the chunk at byte {pos}",
+                code="corrupt",
+                offset=pos,
+            )
+        decoder.chunk(data, body_start, body_start + length)
+        pos = body_start + length
+    if decoder.end is not None and pos < total:
+        cut_at = None
+    if decoder.end is None and cut_at is None:
+        cut_at = pos
+    return Capture(
+        path=name,
+        size_bytes=total,
+        header=header,
+        events=EventTable(
+            decoder.op, decoder.time_col, decoder.thread_col, decoder.addr_col, decoder.size_col, decoder.stack_col
+        ),
+        stacks=decoder.stacks,
+        codes=decoder.codes,
+        threads=decoder.threads,
+        module_maps=tuple(decoder.module_maps),
+        rss=tuple(decoder.rss),
+        marks=tuple(decoder.marks),
+        end=decoder.end,
+        cut_at=cut_at,
+        duration_ms=decoder.time,
+    )
+
+
+def find_captures(template: str | os.PathLike[str]) -> list[Path]:
+    """The capture files a template (with `%p` for the pid) produced: the target's and its children's."""
+    path = Path(os.fspath(template))
+    if "%p" not in path.name:
+        own = [path] if path.is_file() else []
+        children = re.compile(re.escape(path.name) + r"\.\d+")
+        return own + sorted(p for p in path.parent.glob(glob.escape(path.name) + ".*") if children.fullmatch(p.name))
+    pattern = re.compile(re.escape(path.name).replace("%p", r"\d+"))
+    found = path.parent.glob(glob.escape(path.name).replace("%p", "*"))
+    return sorted(p for p in found if pattern.fullmatch(p.name) and p.is_file())
+
+
+def _decode_header(data: bytes, name: str) -> Header:
+    if not data:
+        raise TrackerError(
+            f"capture {name} is empty: the tracker never wrote to it (was the target started with the "
+            "tracker preloaded?)",
+            code="empty",
+            offset=0,
+        )
+    if data[:8] != FORMAT_MAGIC[: len(data[:8])] or len(data) < 8:
+        raise TrackerError(
+            f"{name} is not a leakbench capture: wrong magic bytes at offset 0", code="foreign", offset=0
+        )
+    if len(data) < HEADER_SIZE:
+        raise TrackerError(
+            f"capture {name} ends inside its {HEADER_SIZE}-byte header (at byte {len(data)})",
+            code="truncated",
+            offset=len(data),
+        )
+    fields = _HEADER.unpack_from(data, 0)
+    version, header_size = fields[1], fields[2]
+    if version != FORMAT_VERSION:
+        raise TrackerError(
+            f"capture {name} has format version {version}; this leakbench reads version {FORMAT_VERSION}",
+            code="version",
+            offset=8,
+        )
+    if header_size != HEADER_SIZE or zlib.crc32(data[:60]) != fields[-1]:
+        raise TrackerError(f"corrupt capture {name}: bad header checksum", code="corrupt", offset=60)
+    return Header(
+        version=version,
+        pid=fields[3],
+        ppid=fields[4],
+        flags=fields[5],
+        start_realtime_ns=fields[6],
+        start_monotonic_ns=fields[7],
+        python_version=fields[8],
+        tick_ms=fields[9],
+        native_depth=fields[10],
+        page_size=fields[11],
+        buffer_size=fields[12],
+    )
+
+
+_EMPTY_STACK = RawStack(0, (), ())
+
+
+class _Decoder:
+    """Decodes chunks in file order into columns and tables."""
+
+    def __init__(self, name: str, header: Header) -> None:
+        self.name = name
+        self.header = header
+        self.op = array("B")
+        self.time_col = array("I")
+        self.thread_col = array("I")
+        self.addr_col = array("Q")
+        self.size_col = array("Q")
+        self.stack_col = array("I")
+        self.stacks: dict[int, RawStack] = {}
+        self.codes: dict[int, CodeInfo] = {}
+        self.threads: dict[int, ThreadInfo] = {}
+        self.module_maps: list[ModuleMap] = []
+        self.rss: list[tuple[int, int]] = []
+        self.marks: list[Mark] = []
+        self.end: EndInfo | None = None
+        self.time = 0
+
+    def fail(self, offset: int, problem: str) -> TrackerError:
+        return TrackerError(f"corrupt capture {self.name}: {problem} at byte {offset}", code="corrupt", offset=offset)
+
+    def chunk(self, data: bytes, pos: int, stop: int) -> None:  # noqa: C901 - one loop, kept flat for speed
+        op_append = self.op.append
+        time_append = self.time_col.append
+        thread_append = self.thread_col.append
+        addr_append = self.addr_col.append
+        size_append = self.size_col.append
+        stack_append = self.stack_col.append
+        stacks = self.stacks
+        now = self.time
+        thread = 0
+        last = 0
+        try:
+            while pos < stop:
+                start = pos
+                tag = data[pos]
+                pos += 1
+                if tag >= REC_ALLOC:
+                    kind = tag - REC_ALLOC
+                    if kind >= KIND_COUNT:
+                        raise self.fail(start, f"unknown allocator kind {kind}")
+                    # address delta (zigzag), size, stack: the hot path, varints inlined
+                    b = data[pos]
+                    pos += 1
+                    if b < 0x80:
+                        v = b
+                    else:
+                        v, pos = _uvarint_rest(data, pos, b)
+                    last += (v >> 1) ^ -(v & 1)
+                    b = data[pos]
+                    pos += 1
+                    if b < 0x80:
+                        size = b
+                    else:
+                        size, pos = _uvarint_rest(data, pos, b)
+                    b = data[pos]
+                    pos += 1
+                    if b < 0x80:
+                        sid = b
+                    else:
+                        sid, pos = _uvarint_rest(data, pos, b)
+                    if sid and sid not in stacks:
+                        raise self.fail(start, f"reference to stack {sid} before its definition")
+                    op_append(kind)
+                    time_append(now)
+                    thread_append(thread)
+                    addr_append(last)
+                    size_append(size)
+                    stack_append(sid)
+                elif tag == REC_FREE:
+                    b = data[pos]
+                    pos += 1
+                    if b < 0x80:
+                        v = b
+                    else:
+                        v, pos = _uvarint_rest(data, pos, b)
+                    last += (v >> 1) ^ -(v & 1)
+                    op_append(OP_FREE)
+                    time_append(now)
+                    thread_append(thread)
+                    addr_append(last)
+                    size_append(0)
+                    stack_append(0)
+                elif tag == REC_TIME:
+                    now, pos = _uvarint(data, pos)
+                elif tag == REC_SWITCH:
+                    thread, pos = _uvarint(data, pos)
+                    if thread not in self.threads:
+                        raise self.fail(start, f"switch to unknown thread {thread}")
+                elif tag == REC_STACK:
+                    pos = self._stack(data, pos, start)
+                elif tag == REC_MUNMAP:
+                    v, pos = _uvarint(data, pos)
+                    last += (v >> 1) ^ -(v & 1)
+                    length, pos = _uvarint(data, pos)
+                    op_append(OP_MUNMAP)
+                    time_append(now)
+                    thread_append(thread)
+                    addr_append(last)
+                    size_append(length)
+                    stack_append(0)
+                elif tag == REC_RSS:
+                    rss, pos = _uvarint(data, pos)
+                    self.rss.append((now, rss))
+                elif tag == REC_THREAD:
+                    index, pos = _uvarint(data, pos)
+                    tid, pos = _uvarint(data, pos)
+                    raw, pos = _bytes(data, pos)
+                    self.threads[index] = ThreadInfo(index, tid, raw.decode("utf-8", "replace"))
+                elif tag == REC_CODE:
+                    pos = self._code(data, pos)
+                elif tag == REC_FAILED:
+                    kind, pos = _uvarint(data, pos)
+                    size, pos = _uvarint(data, pos)
+                    sid, pos = _uvarint(data, pos)
+                    op_append(OP_FAILED)
+                    time_append(now)
+                    thread_append(thread)
+                    addr_append(kind)
+                    size_append(size)
+                    stack_append(sid)
+                elif tag == REC_RESTORE:
+                    v, pos = _uvarint(data, pos)
+                    last += (v >> 1) ^ -(v & 1)
+                    _, pos = _uvarint(data, pos)
+                    op_append(OP_RESTORE)
+                    time_append(now)
+                    thread_append(thread)
+                    addr_append(last)
+                    size_append(0)
+                    stack_append(0)
+                elif tag == REC_MODULES:
+                    pos = self._modules(data, pos, now)
+                elif tag == REC_MARK:
+                    raw, pos = _bytes(data, pos)
+                    self.marks.append(Mark(now, raw.decode("utf-8", "replace"), len(self.op)))
+                elif tag == REC_END:
+                    allocs, pos = _uvarint(data, pos)
+                    frees, pos = _uvarint(data, pos)
+                    self.end = EndInfo(allocs, frees)
+                else:
+                    raise self.fail(start, f"unknown record type 0x{tag:02x}")
+            if pos != stop:
+                raise self.fail(stop, "a record runs past the end of its chunk")
+        except IndexError:
+            raise self.fail(stop, "a record runs past the end of its chunk") from None
+        except OverflowError:
+            raise self.fail(pos, "a value out of range") from None
+        self.time = now
+
+    def _stack(self, data: bytes, pos: int, start: int) -> int:
+        sid, pos = _uvarint(data, pos)
+        base_id, pos = _uvarint(data, pos)
+        base = self.stacks.get(base_id) if base_id else _EMPTY_STACK
+        if base is None:
+            raise self.fail(start, f"stack {sid} builds on unknown stack {base_id}")
+        shared, pos = _uvarint(data, pos)
+        count, pos = _uvarint(data, pos)
+        if count > 1024 or shared > len(base.native):
+            raise self.fail(start, "an implausible stack")
+        native = []
+        prev = 0
+        for _ in range(count):
+            v = data[pos]
+            pos += 1
+            if v >= 0x80:
+                v, pos = _uvarint_rest(data, pos, v)
+            prev = (prev + ((v >> 1) ^ -(v & 1))) & 0xFFFFFFFFFFFFFFFF
+            native.append(prev)
+        if shared:
+            native.extend(base.native[len(base.native) - shared :])
+        shared, pos = _uvarint(data, pos)
+        count, pos = _uvarint(data, pos)
+        if count > 1024 or shared > len(base.python):
+            raise self.fail(start, "an implausible stack")
+        python = []
+        codes = self.codes
+        for _ in range(count):
+            code, pos = _uvarint(data, pos)
+            word, pos = _uvarint(data, pos)
+            if code and code not in codes:
+                raise self.fail(start, f"reference to code object {code} before its definition")
+            python.append(PyFrameRef(code, word >> 1, bool(word & 1)))
+        if shared:
+            python.extend(base.python[len(base.python) - shared :])
+        self.stacks[sid] = RawStack(sid, tuple(native), tuple(python))
+        return pos
+
+    def _code(self, data: bytes, pos: int) -> int:
+        cid, pos = _uvarint(data, pos)
+        firstlineno, pos = _uvarint(data, pos)
+        filename, pos = _bytes(data, pos)
+        qualname, pos = _bytes(data, pos)
+        table, pos = _bytes(data, pos)
+        self.codes[cid] = CodeInfo(
+            cid, filename.decode("utf-8", "replace"), qualname.decode("utf-8", "replace"), firstlineno, table
+        )
+        return pos
+
+    def _modules(self, data: bytes, pos: int, now: int) -> int:
+        count, pos = _uvarint(data, pos)
+        modules = []
+        for _ in range(count):
+            path, pos = _bytes(data, pos)
+            base, pos = _uvarint(data, pos)
+            nseg, pos = _uvarint(data, pos)
+            segments = []
+            for _ in range(nseg):
+                vaddr, pos = _uvarint(data, pos)
+                memsz, pos = _uvarint(data, pos)
+                flags, pos = _uvarint(data, pos)
+                segments.append(Segment(vaddr, memsz, flags))
+            modules.append(Module(path.decode("utf-8", "surrogateescape"), base, tuple(segments)))
+        self.module_maps.append(ModuleMap(now, tuple(modules)))
+        return pos
+
+
+def _uvarint(data: bytes, pos: int) -> tuple[int, int]:
+    b = data[pos]
+    if b < 0x80:
+        return b, pos + 1
+    return _uvarint_rest(data, pos + 1, b)
+
+
+def _uvarint_rest(data: bytes, pos: int, first: int) -> tuple[int, int]:
+    value = first & 0x7F
+    shift = 7
+    while True:
+        b = data[pos]
+        pos += 1
+        value |= (b & 0x7F) << shift
+        if b < 0x80:
+            return value, pos
+        shift += 7
+        if shift > 63:
+            raise OverflowError("varint too long")
+
+
+def _bytes(data: bytes, pos: int) -> tuple[bytes, int]:
+    n, pos = _uvarint(data, pos)
+    end = pos + n
+    if end > len(data):
+        raise IndexError("string past the end")
+    return data[pos:end], end
+
+
+# ---- CPython 3.11 location tables (Objects/locations.md), to turn lasti into a line ----
+
+
+def _parse_linetable(table: bytes, firstlineno: int) -> list[tuple[int, int, int]]:
+    """(first code unit, end code unit, line or -1) ranges."""
+    ranges: list[tuple[int, int, int]] = []
+    pos = 0
+    addr = 0
+    line = firstlineno
+    n = len(table)
+    while pos < n:
+        first = table[pos]
+        pos += 1
+        code = (first >> 3) & 15
+        length = (first & 7) + 1
+        this = line
+        if code == 15:
+            this = -1
+        elif code == 14:
+            delta, pos = _lt_svarint(table, pos)
+            line += delta
+            this = line
+            for _ in range(3):  # end line, column, end column
+                _, pos = _lt_varint(table, pos)
+        elif code == 13:
+            delta, pos = _lt_svarint(table, pos)
+            line += delta
+            this = line
+        elif code >= 10:
+            line += code - 10
+            this = line
+            pos += 2
+        else:
+            pos += 1
+        ranges.append((addr, addr + length, this))
+        addr += length
+    return ranges
+
+
+def _lt_varint(table: bytes, pos: int) -> tuple[int, int]:
+    b = table[pos]
+    pos += 1
+    value = b & 63
+    shift = 6
+    while b & 64:
+        b = table[pos]
+        pos += 1
+        value |= (b & 63) << shift
+        shift += 6
+    return value, pos
+
+
+def _lt_svarint(table: bytes, pos: int) -> tuple[int, int]:
+    value, pos = _lt_varint(table, pos)
+    return (-(value >> 1) if value & 1 else value >> 1), pos
+
+
+@dataclass(frozen=True, slots=True)
+class CaptureSummary:
+    """Totals a report states (and a test checks) without any analysis."""
+
+    allocations: int
+    releases: int
+    failed: int
+    bytes_allocated: int
+
+    @classmethod
+    def of(cls, capture: Capture) -> CaptureSummary:
+        allocations = releases = failed = total = 0
+        for op, size in zip(capture.events.op, capture.events.size, strict=True):
+            if op < KIND_COUNT:
+                allocations += 1
+                total += size
+            elif op in (OP_FREE, OP_MUNMAP):
+                releases += 1
+            elif op == OP_FAILED:
+                failed += 1
+        return cls(allocations, releases, failed, total)
+
+
+__all__ = [
+    "FORMAT_VERSION",
+    "Capture",
+    "CaptureSummary",
+    "CodeInfo",
+    "EventTable",
+    "Header",
+    "Mark",
+    "Module",
+    "ModuleMap",
+    "PyFrameRef",
+    "RawStack",
+    "ThreadInfo",
+    "decode_capture",
+    "find_captures",
+    "read_capture",
+]

@@ -99,6 +99,7 @@ def main():
             message=str(exc)[:2000],
             traceback=_frames_of(tb),
         )
+        exc.__traceback__ = tb  # python prints from the exception's own traceback
         sys.excepthook(type(exc), exc, tb)
         if isinstance(exc, KeyboardInterrupt):
             agent.finish("exit")

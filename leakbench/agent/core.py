@@ -93,6 +93,7 @@ class Agent:
         self._ticker.start()
 
     def _tick_loop(self):
+        modules = -1
         while not self._finished:
             time.sleep(TICK_S)
             if self._finished:
@@ -101,6 +102,10 @@ class Agent:
                 self._stopping = True
                 self.finish("stop-requested")
                 return
+            # Imports are the target's warm-up: the launcher's trend analysis starts after the last one.
+            if len(sys.modules) != modules:
+                modules = len(sys.modules)
+                self.emit("modules", count=modules)
             self._call("tick", time.time())
 
     def finish(self, reason):

@@ -49,7 +49,9 @@ class TracemallocProbe:
     def tick(self, now):
         if now >= self.next_heap_at:
             current, peak = tracemalloc.get_traced_memory()
-            self.agent.emit("heap", traced_bytes=current, traced_peak_bytes=peak)
+            # tracemalloc's own memory sits in the RSS too; the launcher takes it out of the trend.
+            overhead = tracemalloc.get_tracemalloc_memory()
+            self.agent.emit("heap", traced_bytes=current, traced_peak_bytes=peak, overhead_bytes=overhead)
             self.next_heap_at = now + HEAP_EVERY_S
         if now >= self.next_at:
             self.snapshot("interval")

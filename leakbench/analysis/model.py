@@ -127,6 +127,8 @@ class Suspect:
     bytes_per_interval: float = 0.0
     count_per_interval: float = 0.0
     grew_in: float = 0.0  # fraction of intervals in which the site grew
+    trend: str = ""  # "steady" (grows across most intervals), "plateau", "one-off", or "peak"
+    rate_bytes_per_s: float = 0.0
     traceback: tuple[Frame, ...] = ()
 
     def where(self) -> str:

@@ -18,6 +18,7 @@ RawTrace = tuple[int, int, tuple[RawFrame, ...], int]  # (domain, size, frames n
 
 MIN_SITE_GROWTH = 32 * 1024  # a site that gained less than this over the run is not reported as growing
 MOST_INTERVALS = 0.5  # "grows across most intervals"
+MIN_INTERVALS = 2  # a site seen growing over fewer intervals than this is not called steady
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,8 +139,11 @@ def growing_sites(series: Sequence[SnapshotSites], *, min_growth: int = MIN_SITE
         growth = sizes[-1] - sizes[0]
         if growth < min_growth:
             continue
-        intervals = len(sizes) - 1
-        grew = sum(1 for a, b in itertools.pairwise(sizes) if b > a)
+        # Count from the site's first appearance: a line that starts leaking after a long warm-up
+        # (imports, loading data) is as steady as one that leaked from the first moment.
+        first = max(0, next(i for i, s in enumerate(sizes) if s > 0) - 1)
+        intervals = max(1, len(sizes) - 1 - first)
+        grew = sum(1 for a, b in itertools.pairwise(sizes[first:]) if b > a)
         last = next(r for r in reversed(row) if r is not None)
         out.append(
             SiteGrowth(
@@ -150,8 +154,8 @@ def growing_sites(series: Sequence[SnapshotSites], *, min_growth: int = MIN_SITE
                 counts=counts,
                 growth_bytes=growth,
                 growth_count=counts[-1] - counts[0],
-                grew_in=grew / intervals,
-                slope_bytes_per_s=linear_fit(times, sizes).slope,
+                grew_in=grew / intervals if intervals >= MIN_INTERVALS else 0.0,
+                slope_bytes_per_s=linear_fit(times[first:], sizes[first:]).slope,
                 bytes_per_interval=growth / intervals,
                 count_per_interval=(counts[-1] - counts[0]) / intervals,
                 peak_bytes=max(sizes),

@@ -9,13 +9,14 @@ import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from leakbench.analysis.model import Pattern, ProcessSeries, Trend
+from leakbench.analysis.model import Pattern, Trend
 
 MIB = 1024 * 1024
 MIN_GROWTH_BYTES = 1 * MIB  # growth below this (or below MIN_GROWTH_FRACTION of the start) is noise
 MIN_GROWTH_FRACTION = 0.03
 WARMUP_FRACTION = 0.1  # the first part of a run is imports and set-up, not the steady state
 WARMUP_MAX_S = 1.0
+WARMUP_IMPORTS_MAX = 0.6  # imports that end later than this share of the run are not warm-up
 PLATEAU_TAIL = 0.3  # a plateau: the last 30% of the run adds less than PLATEAU_SHARE of the growth
 PLATEAU_SHARE = 0.1
 STEP_JUMPS = 3  # a step: at most this many jumps carry STEP_SHARE of the growth
@@ -48,13 +49,17 @@ def linear_fit(xs: Sequence[float], ys: Sequence[float]) -> Fit:
     return Fit(slope, intercept, r_squared)
 
 
-def steady_part(times: Sequence[float], values: Sequence[int]) -> tuple[list[float], list[int]]:
-    """Drop the warm-up at the start of the run."""
+def steady_part(
+    times: Sequence[float], values: Sequence[int], warmup_end: float | None = None
+) -> tuple[list[float], list[int]]:
+    """Drop the warm-up at the start of the run: its first moments, and the imports when they are known."""
     if not times:
         return [], []
     start = times[0]
     span = times[-1] - start
     cut = start + min(span * WARMUP_FRACTION, WARMUP_MAX_S)
+    if warmup_end is not None and warmup_end - start <= WARMUP_IMPORTS_MAX * span:
+        cut = max(cut, warmup_end)
     pairs = [(t, v) for t, v in zip(times, values, strict=True) if t >= cut]
     if len(pairs) < 3:
         pairs = list(zip(times, values, strict=True))
@@ -70,12 +75,12 @@ def significant(growth: float, start: float) -> bool:
     return growth >= max(MIN_GROWTH_BYTES, MIN_GROWTH_FRACTION * start)
 
 
-def analyse_series(times: Sequence[float], values: Sequence[int]) -> Trend:
+def analyse_series(times: Sequence[float], values: Sequence[int], warmup_end: float | None = None) -> Trend:
     """Classify one memory series (RSS, or a live-heap series) and measure its growth."""
     if len(times) < 2:
         level = int(values[0]) if values else 0
         return Trend("flat", 0.0, 0.0, 0, level, level, level, 0.0)
-    ts, vs = steady_part(times, values)
+    ts, vs = steady_part(times, values, warmup_end)
     fit = linear_fit(ts, vs)
     start = vs[0]
     end = _tail_level(vs)
@@ -113,8 +118,19 @@ def analyse_series(times: Sequence[float], values: Sequence[int]) -> Trend:
     )
 
 
-def analyse_process(series: ProcessSeries) -> Trend:
-    return analyse_series(series.times, series.rss)
+def without_overhead(
+    times: Sequence[float], values: Sequence[int], overhead: Sequence[tuple[float, int]]
+) -> list[int]:
+    """Subtract a profiler's own memory (sampled at other moments) from an RSS series."""
+    if not overhead:
+        return list(values)
+    out = []
+    j = 0
+    for t, v in zip(times, values, strict=True):
+        while j + 1 < len(overhead) and overhead[j + 1][0] <= t:
+            j += 1
+        out.append(v - overhead[j][1] if overhead[j][0] <= t else v)
+    return out
 
 
 def trough_growth(values: Sequence[int]) -> int:

@@ -12,7 +12,6 @@ from leakbench.units import human_bytes, human_duration, human_rate
 
 MIN_SAMPLES = 5
 MIN_DURATION_S = 1.0
-STEADY = 0.7  # a tracemalloc site that grew in this share of intervals is steady evidence on its own
 SMALL_LEAK = 256 * 1024
 
 
@@ -52,7 +51,7 @@ def decide(
         (p for p in processes if growing(p)), key=lambda p: p.trend.slope_bytes_per_s, reverse=True
     )
     focus = growers[0] if growers else main
-    steady = [s for s in suspects if s.grew_in >= STEADY and s.bytes >= SMALL_LEAK]
+    steady = [s for s in suspects if s.trend == "steady" and s.bytes >= SMALL_LEAK]
     pattern = focus.trend.pattern if focus else "flat"
     rate = focus.trend.slope_bytes_per_s if focus else 0.0
     to_limit = _seconds_to_limit(focus, memory_limit) if focus and rate > 0 else None
@@ -78,11 +77,14 @@ def decide(
                 f"tracemalloc sees {steady[0].where()} grow in {steady[0].grew_in:.0%} of intervals"
             )
     elif steady:
-        kind, confidence = "leak", 0.6
+        kind, confidence = "leak", 0.6 + 0.2 * steady[0].grew_in
+        rate = steady[0].rate_bytes_per_s
         reasons.append(
-            f"RSS is {pattern}, but {steady[0].where()} keeps growing under tracemalloc "
-            f"(+{human_bytes(steady[0].bytes)}); RSS will follow"
+            f"RSS is {pattern} (its growth is hidden by the start-up or too small yet), but "
+            f"{steady[0].where()} keeps growing under tracemalloc (+{human_bytes(steady[0].bytes)})"
         )
+        pattern = "linear"
+        focus = None
     elif pattern == "plateau":
         kind, confidence = "no-leak", 0.75
         reasons.append("RSS grew and then stopped: a bounded cache or a warm-up, not a leak")
@@ -134,9 +136,11 @@ def _summary(
         return text + "."
     if kind == "leak":
         t = focus.trend if focus else None
-        text = f"Leak: RSS grows {pattern} at {human_rate(rate)}"
         if t:
+            text = f"Leak: RSS grows {pattern} at {human_rate(rate)}"
             text += f" ({human_bytes(t.start_bytes)} → {human_bytes(t.end_bytes)} in {t.duration_s:.0f} s)"
+        else:
+            text = f"Leak: the live Python heap grows at {human_rate(rate)}"
         if where and top:
             text += f"; {where} keeps {human_bytes(top.bytes)} more"
             if top.bytes_per_interval:

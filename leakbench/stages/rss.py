@@ -6,7 +6,13 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from leakbench.analysis.model import StageReport, Trend, to_jsonable
-from leakbench.analysis.trend import analyse_process, linear_fit, steady_part
+from leakbench.analysis.trend import (
+    WARMUP_IMPORTS_MAX,
+    analyse_series,
+    linear_fit,
+    steady_part,
+    without_overhead,
+)
 from leakbench.launcher import TargetRun
 from leakbench.report.charts import Line, line_chart
 from leakbench.stages.base import Contribution, StageContext
@@ -33,10 +39,20 @@ class RssStage:
     def finish(self, ctx: StageContext, run: TargetRun | None) -> StageReport:
         if run is None or not run.series:
             return StageReport(self.kind, "failed", "no RSS samples: the target ended before the first one")
-        trends = {s.pid: analyse_process(s) for s in run.series}
+        trends = {}
+        adjusted = {}
+        warmups = {}
+        for s in run.series:
+            adjusted[s.pid] = without_overhead(s.times, s.rss, _overhead(run, s.pid))
+            warmups[s.pid] = _warmup_end(run, s.pid)
+            trends[s.pid] = analyse_series(s.times, adjusted[s.pid], warmups[s.pid])
         main = next((s for s in run.series if s.role == "main"), run.series[0])
         lines = [Line(f"{s.role} {s.pid}", s.times, s.rss) for s in run.series]
-        ts, vs = steady_part(main.times, main.rss)
+        if adjusted[main.pid] != list(main.rss):
+            lines.append(
+                Line(f"main {main.pid} without tracemalloc's own memory", main.times, adjusted[main.pid])
+            )
+        ts, vs = steady_part(main.times, adjusted[main.pid], warmups[main.pid])
         fit = linear_fit(ts, vs)
         fit_line = (ts[0], ts[-1], fit.intercept + fit.slope * ts[0], fit.intercept + fit.slope * ts[-1])
         png, _svg = line_chart(
@@ -63,8 +79,26 @@ class RssStage:
                 "main_pid": main.pid,
                 "chart": str(png.relative_to(ctx.run_dir)),
                 "samples": sum(len(s.times) for s in run.series),
+                "warmup_end_s": {str(pid): w for pid, w in warmups.items()},
+                "profiler_overhead_removed": any(adjusted[s.pid] != list(s.rss) for s in run.series),
             },
         )
+
+
+def _overhead(run: TargetRun, pid: int) -> list[tuple[float, int]]:
+    return [
+        (e["t"] - run.started_at, int(e["overhead_bytes"]))
+        for e in run.events_of("heap", pid)
+        if "overhead_bytes" in e
+    ]
+
+
+def _warmup_end(run: TargetRun, pid: int) -> float | None:
+    """When the process last imported a module, within the first part of the run."""
+    limit = WARMUP_IMPORTS_MAX * run.duration_s
+    times = [e["t"] - run.started_at for e in run.events_of("modules", pid)]
+    early = [t for t in times if t <= limit]
+    return max(early) if early else None
 
 
 def trend_from_json(data: dict[str, object]) -> Trend:

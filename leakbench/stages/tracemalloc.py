@@ -204,13 +204,21 @@ def _suspects(
                     bytes_per_interval=g.bytes_per_interval,
                     count_per_interval=g.count_per_interval,
                     grew_in=g.grew_in,
+                    trend="steady" if g.steady else ("plateau" if g.plateaued else "one-off"),
+                    rate_bytes_per_s=g.slope_bytes_per_s,
                     traceback=frames_of(g.traceback, rules),
                 )
             )
-    out.sort(key=lambda s: (s.grew_in >= 0.5, s.bytes), reverse=True)
-    if ended_oom or not out:
-        out = _peak_suspects(run, per_pid) + [s for s in out if s.grew_in >= 0.5]
+    # Steady lines in the user's own code first; import machinery and one-off set-up last.
+    out.sort(key=lambda s: (s.trend == "steady", _is_user(run, s), s.bytes), reverse=True)
+    out = [s for s in out if s.trend == "steady" or _is_user(run, s)]
+    if ended_oom:
+        out = _peak_suspects(run, per_pid) + [s for s in out if s.trend == "steady"]
     return _dedupe(out)
+
+
+def _is_user(run: TargetRun, suspect: Suspect) -> bool:
+    return rules_from_hello(run.hello(suspect.pid)).is_user(suspect.file)
 
 
 def _peak_suspects(run: TargetRun, per_pid: dict[int, list[SnapshotSites]]) -> list[Suspect]:
@@ -234,6 +242,7 @@ def _peak_suspects(run: TargetRun, per_pid: dict[int, list[SnapshotSites]]) -> l
                     stages=("tracemalloc",),
                     visible_to_tracemalloc=True,
                     text=line_text(*key),
+                    trend="peak",
                     traceback=frames_of(total.traceback, rules),
                 )
             )

@@ -12,7 +12,13 @@ from leakbench.target import make_target, parse_size
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("1GB", 10**9), ("512MiB", 512 * 1024**2), ("2g", 2 * 10**9), ("1.5 GiB", int(1.5 * 1024**3)), ("4096", 4096)],
+    [
+        ("1GB", 10**9),
+        ("512MiB", 512 * 1024**2),
+        ("2g", 2 * 10**9),
+        ("1.5 GiB", int(1.5 * 1024**3)),
+        ("4096", 4096),
+    ],
 )
 def test_sizes(text: str, expected: int) -> None:
     assert parse_size(text) == expected

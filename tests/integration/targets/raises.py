@@ -1,0 +1,9 @@
+"""Grows a little, then raises an uncaught exception."""
+
+import time
+
+kept = []
+for i in range(30):
+    kept.append(bytearray(200_000))
+    time.sleep(0.05)
+raise ValueError("bad record 42")

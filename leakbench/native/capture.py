@@ -296,7 +296,12 @@ def decode_capture(data: bytes, name: str = "<capture>") -> Capture:
         size_bytes=total,
         header=header,
         events=EventTable(
-            decoder.op, decoder.time_col, decoder.thread_col, decoder.addr_col, decoder.size_col, decoder.stack_col
+            decoder.op,
+            decoder.time_col,
+            decoder.thread_col,
+            decoder.addr_col,
+            decoder.size_col,
+            decoder.stack_col,
         ),
         stacks=decoder.stacks,
         codes=decoder.codes,
@@ -316,7 +321,9 @@ def find_captures(template: str | os.PathLike[str]) -> list[Path]:
     if "%p" not in path.name:
         own = [path] if path.is_file() else []
         children = re.compile(re.escape(path.name) + r"\.\d+")
-        return own + sorted(p for p in path.parent.glob(glob.escape(path.name) + ".*") if children.fullmatch(p.name))
+        return own + sorted(
+            p for p in path.parent.glob(glob.escape(path.name) + ".*") if children.fullmatch(p.name)
+        )
     pattern = re.compile(re.escape(path.name).replace("%p", r"\d+"))
     found = path.parent.glob(glob.escape(path.name).replace("%p", "*"))
     return sorted(p for p in found if pattern.fullmatch(p.name) and p.is_file())
@@ -390,9 +397,11 @@ class _Decoder:
         self.time = 0
 
     def fail(self, offset: int, problem: str) -> TrackerError:
-        return TrackerError(f"corrupt capture {self.name}: {problem} at byte {offset}", code="corrupt", offset=offset)
+        return TrackerError(
+            f"corrupt capture {self.name}: {problem} at byte {offset}", code="corrupt", offset=offset
+        )
 
-    def chunk(self, data: bytes, pos: int, stop: int) -> None:  # noqa: C901 - one loop, kept flat for speed
+    def chunk(self, data: bytes, pos: int, stop: int) -> None:
         op_append = self.op.append
         time_append = self.time_col.append
         thread_append = self.thread_col.append

@@ -6,6 +6,7 @@ merge of native and Python frames into one stack, Python frames placed where the
 from __future__ import annotations
 
 import bisect
+import contextlib
 import mmap
 import os
 import shutil
@@ -57,10 +58,8 @@ class _ElfSymbols:
         self.sizes: list[int] = []
         self.names: list[str] = []
         self.has_debug_info = False
-        try:
+        with contextlib.suppress(OSError, ValueError, struct.error):
             self._load(path)
-        except (OSError, ValueError, struct.error):
-            pass
 
     def _load(self, path: str) -> None:
         with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
@@ -71,12 +70,16 @@ class _ElfSymbols:
                 with open(debug, "rb") as g, mmap.mmap(g.fileno(), 0, access=mmap.ACCESS_READ) as dbg:
                     dsections = _sections(dbg)
                     if self._read_symbols(dbg, dsections, 2):
-                        self.has_debug_info = self.has_debug_info or any(n == ".debug_line" for n, *_ in dsections)
+                        self.has_debug_info = self.has_debug_info or any(
+                            n == ".debug_line" for n, *_ in dsections
+                        )
                         return
             if not self._read_symbols(data, sections, 2):
                 self._read_symbols(data, sections, 11)
 
-    def _read_symbols(self, data: mmap.mmap, sections: list[tuple[str, int, int, int, int, int]], kind: int) -> bool:
+    def _read_symbols(
+        self, data: mmap.mmap, sections: list[tuple[str, int, int, int, int, int]], kind: int
+    ) -> bool:
         table = next((s for s in sections if s[1] == kind), None)
         if table is None:
             return False
@@ -113,7 +116,7 @@ def _sections(data: mmap.mmap) -> list[tuple[str, int, int, int, int, int]]:
     """(name, type, offset, size, link, entsize) of each section of a 64-bit little-endian ELF."""
     if data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:
         raise ValueError("not a 64-bit little-endian ELF file")
-    shoff, = struct.unpack_from("<Q", data, 0x28)
+    (shoff,) = struct.unpack_from("<Q", data, 0x28)
     shentsize, shnum, shstrndx = struct.unpack_from("<HHH", data, 0x3A)
     raw = []
     for i in range(shnum):
@@ -291,4 +294,3 @@ def merge_stack(
 
 
 _UNKNOWN_CODE = CodeInfo(0, "<unknown>", "<unknown>", 0, b"")
-

@@ -313,6 +313,8 @@ void _lbt_on_exit(void) {
     if (!_lbt_active || getpid() != capture_pid) return; /* e.g. a vfork child sharing our memory */
     int saved_hook = _lbt_in_hook;
     _lbt_in_hook = 1;
+    /* a library loaded since the last tick must be in the map, or its frames cannot be named */
+    if (_lbt_modules_changed()) _lbt_modules_emit();
     uint64_t rss = read_rss();
     _lbt_lock();
     if (_lbt_active) {

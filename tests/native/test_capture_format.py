@@ -1,0 +1,147 @@
+"""The capture format: C and Python agree on its constants; a truncated capture is read up to where it
+was cut; a corrupt or foreign file is refused with the file and the byte offset."""
+
+from __future__ import annotations
+
+import itertools
+import re
+import struct
+import zlib
+from pathlib import Path
+
+import pytest
+from conftest import run_tracked
+
+from leakbench.errors import TrackerError
+from leakbench.native import capture as fmt
+from leakbench.native.capture import CHUNK_HEADER_SIZE, HEADER_SIZE, decode_capture, read_capture
+
+FORMAT_H = Path(__file__).resolve().parents[2] / "native_tracker" / "src" / "format.h"
+
+
+def c_constants() -> dict[str, str]:
+    return dict(re.findall(r"#define LBT_(\w+) (\S+)", FORMAT_H.read_text()))
+
+
+def test_c_and_python_agree_on_every_format_constant() -> None:
+    c = c_constants()
+    assert int(c["FORMAT_VERSION"]) == fmt.FORMAT_VERSION
+    assert (
+        c["FORMAT_MAGIC"].strip('"').encode().decode("unicode_escape").encode("latin-1") == fmt.FORMAT_MAGIC
+    )
+    for name, value in c.items():
+        if name in ("FORMAT_MAGIC", "FORMAT_H"):
+            continue
+        assert getattr(fmt, name) == int(value.rstrip("u"), 0), name
+
+
+@pytest.fixture(scope="module")
+def good(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    tmp = tmp_path_factory.mktemp("format")
+    program = """
+    import time
+    blocks = []
+    for i in range(40):
+        blocks.append(bytearray(200_000 + i))
+        time.sleep(0.004)
+    """
+    tracked = run_tracked(tmp, program, tick_ms=5)
+    capture = tracked.capture()
+    assert capture.complete
+    return Path(capture.path).read_bytes()
+
+
+def chunk_offsets(data: bytes) -> list[int]:
+    offsets, pos = [], HEADER_SIZE
+    while pos < len(data):
+        offsets.append(pos)
+        pos += CHUNK_HEADER_SIZE + struct.unpack_from("<I", data, pos + 4)[0]
+    return offsets
+
+
+def test_a_capture_cut_inside_a_chunk_is_read_up_to_that_chunk(good: bytes) -> None:
+    offsets = chunk_offsets(good)
+    assert len(offsets) >= 5, "the tick should have cut the run into several chunks"
+    full = decode_capture(good)
+    cut_chunk = offsets[len(offsets) // 2]
+    for cut in (cut_chunk + 3, cut_chunk + CHUNK_HEADER_SIZE + 7, offsets[len(offsets) // 2 + 1] - 1):
+        part = decode_capture(good[:cut], "cut.lbt")
+        assert part.cut_at == cut_chunk and not part.complete
+        assert 0 < len(part.events) < len(full.events)
+        assert list(part.events.address) == list(full.events.address)[: len(part.events)]
+        assert "cut at byte" in part.describe_cut()
+
+
+def test_a_capture_cut_between_chunks_has_no_end_and_says_so(good: bytes) -> None:
+    offsets = chunk_offsets(good)
+    part = decode_capture(good[: offsets[-1]], "cut.lbt")
+    assert part.end is None and part.cut_at == offsets[-1]
+
+
+def test_a_flipped_byte_is_refused_with_file_and_offset(good: bytes, tmp_path: Path) -> None:
+    offsets = chunk_offsets(good)
+    victim = offsets[2] + CHUNK_HEADER_SIZE + 5
+    bad = bytearray(good)
+    bad[victim] ^= 0x40
+    path = tmp_path / "bad.lbt"
+    path.write_bytes(bytes(bad))
+    with pytest.raises(TrackerError) as err:
+        read_capture(path)
+    assert err.value.code == "corrupt" and err.value.offset == offsets[2]
+    assert str(path) in str(err.value) and str(offsets[2]) in str(err.value)
+
+
+def test_a_broken_chunk_header_is_refused(good: bytes) -> None:
+    offsets = chunk_offsets(good)
+    bad = bytearray(good)
+    bad[offsets[1]] ^= 0xFF
+    with pytest.raises(TrackerError, match=f"byte {offsets[1]}") as err:
+        decode_capture(bytes(bad), "x.lbt")
+    assert err.value.offset == offsets[1]
+
+
+def test_a_record_that_does_not_parse_is_refused_even_with_a_valid_checksum(good: bytes) -> None:
+    offsets = chunk_offsets(good)
+    body = bytes([0x1F, 0, 0])  # no such record type
+    chunk = struct.pack("<HHII", fmt.CHUNK_SYNC, 0, len(body), zlib.crc32(body)) + body
+    data = good[: offsets[1]] + chunk + good[offsets[1] :]
+    with pytest.raises(TrackerError, match="unknown record type 0x1f") as err:
+        decode_capture(data, "x.lbt")
+    assert err.value.offset == offsets[1] + CHUNK_HEADER_SIZE
+
+
+@pytest.mark.parametrize(
+    ("content", "code"),
+    [
+        (b"", "empty"),
+        (b"\x89PNG\r\n\x1a\n" + bytes(100), "foreign"),
+        (b"hello, this is text\n" * 10, "foreign"),
+        (fmt.FORMAT_MAGIC + b"\x01\x00", "truncated"),
+    ],
+)
+def test_foreign_empty_and_headless_files_are_refused(tmp_path: Path, content: bytes, code: str) -> None:
+    path = tmp_path / "capture.lbt"
+    path.write_bytes(content)
+    with pytest.raises(TrackerError) as err:
+        read_capture(path)
+    assert err.value.code == code and str(path) in str(err.value)
+
+
+def test_another_format_version_is_refused_by_name(good: bytes) -> None:
+    bad = bytearray(good)
+    struct.pack_into("<H", bad, 8, fmt.FORMAT_VERSION + 1)
+    struct.pack_into("<I", bad, 60, zlib.crc32(bytes(bad[:60])))
+    with pytest.raises(TrackerError, match="format version 2") as err:
+        decode_capture(bytes(bad), "v2.lbt")
+    assert err.value.code == "version"
+
+
+def test_rss_ticks_and_timestamps(good: bytes) -> None:
+    capture = decode_capture(good)
+    times = [t for t, _ in capture.rss]
+    assert len(times) >= 10
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert max(gaps) <= 50, f"RSS ticks should come every 5 ms here, got gaps {gaps}"
+    assert all(rss > 1_000_000 for _, rss in capture.rss)
+    assert list(capture.events.time_ms) == sorted(capture.events.time_ms)
+    assert capture.duration_ms >= 150

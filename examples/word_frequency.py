@@ -1,8 +1,8 @@
 """Word frequencies over many articles; the index keeps whole articles (seed article 004).
 
-What the report should find: a leak, growing linearly; the top suspect is the line that builds each
-article's text (what stays alive), and the index `word_index` that stores whole articles where a title
-would do keeps it alive.
+Each article is a downloaded page (its HTML) from which the text is taken. What the report should find:
+a leak, growing linearly; the top suspect is the line that makes each article's page, which stays alive
+because the index `word_index` stores whole articles where a title would do (the line marked `stores`).
 
 Run: python examples/word_frequency.py [ARTICLES]
 """
@@ -14,21 +14,22 @@ WORDS = [f"w{i}" for i in range(3000)]
 
 
 class Article:
-    def __init__(self, title, text):
+    def __init__(self, title, html):
         self.title = title
-        self.text = text
+        self.html = html
 
     def get_text(self):
-        return self.text
+        return self.html[len("<html><body>") : self.html.index("</body>")]
 
 
 def fetch_article(rng, number):
-    body = " ".join(rng.choice(WORDS) for _ in range(2500))  # expect: suspect
-    return Article(f"article {number}", body)
+    words = " ".join(rng.choice(WORDS) for _ in range(1500))
+    page = f"<html><body>{words}</body><footer>{'&nbsp;' * 10000}</footer></html>"  # expect: suspect
+    return Article(f"article {number}", page)
 
 
 def main():
-    limit = int(sys.argv[1]) if len(sys.argv) > 1 else 1500
+    limit = int(sys.argv[1]) if len(sys.argv) > 1 else 800
     rng = random.Random(4)
     word_index = {}
     for number in range(limit):

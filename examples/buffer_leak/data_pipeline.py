@@ -18,9 +18,7 @@ def flush(items):
 
 
 def normalize_vectors(rows):
-    arrays = [
-        np.asarray(row, dtype=np.float64) / (np.linalg.norm(row) or 1.0) for row in rows
-    ]  # expect: suspect
+    arrays = [np.asarray(row) / (np.linalg.norm(row) or 1.0) for row in rows]  # expect: suspect
     buffer.extend(arrays)
     if len(buffer) >= FLUSH_THRESHOLD:
         flush(buffer)

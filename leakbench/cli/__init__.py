@@ -42,9 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     except LeakbenchError as exc:
         if debug:
             err_console.print_exception()
-        err_console.print("[bold red]leakbench:[/] " + escape(exc.message), highlight=False)
+        err_console.print("[bold red]leakbench:[/] " + escape(exc.message), highlight=False, soft_wrap=True)
         if exc.hint:
-            err_console.print("  " + escape(exc.hint), highlight=False)
+            err_console.print("  " + escape(exc.hint), highlight=False, soft_wrap=True)
         return exc.exit_code
     except typer.Exit as exc:
         return exc.exit_code

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,13 +71,17 @@ Block = Heading | Para | Bullets | Table | Code | Image
 
 
 # -- Markdown ---------------------------------------------------------------------------------------
+# CommonMark takes `_` as emphasis only at a word's edge; escaping it inside names would show in raw text.
+_UNDERSCORE_AT_EDGE = re.compile(r"(?<![\w])_|_(?![\w])")
+
+
 def _md_span(span: Span) -> str:
     text = span.text.replace("\n", " ")
     if span.style == "code":
         fence = "``" if "`" in text else "`"
         pad = " " if "`" in text else ""
         return f"{fence}{pad}{text}{pad}{fence}"
-    escaped = text.replace("|", "\\|").replace("*", "\\*").replace("_", "\\_").replace("<", "&lt;")
+    escaped = _UNDERSCORE_AT_EDGE.sub(r"\\_", text.replace("*", "\\*").replace("`", "\\`").replace("<", "&lt;"))
     return f"**{escaped}**" if span.style == "bold" else escaped
 
 

@@ -59,6 +59,7 @@ typedef struct {
     long all_processes;
     long buffer_kb;
     long debug;
+    long fast_unwind;
 } lbt_options_t;
 extern lbt_options_t _lbt_opt;
 void _lbt_options_load(void);
@@ -114,6 +115,8 @@ typedef struct {
 } lbt_stack_t;
 
 void _lbt_stack_init(void);
+void _lbt_unwind_init(void);
+int _lbt_fast_unwind(uint64_t *out, uint32_t max, uint32_t stop_after); /* -1: use _Unwind_Backtrace */
 void _lbt_capture_stack(lbt_stack_t *st);
 uint32_t _lbt_intern_stack_locked(const lbt_stack_t *st); /* under lock; emits STACK/CODE records */
 void _lbt_tables_reset(void);

@@ -28,6 +28,7 @@ static option_t options[] = {
     {"LEAKBENCH_ALL_PROCESSES", &_lbt_opt.all_processes, 0, 0, 1, "1: track programs with no Python too"},
     {"LEAKBENCH_BUFFER_KB", &_lbt_opt.buffer_kb, 1024, 256, 65536, "size of the record buffer"},
     {"LEAKBENCH_DEBUG", &_lbt_opt.debug, 0, 0, 1, "1: say what the tracker does on stderr"},
+    {"LEAKBENCH_FAST_UNWIND", &_lbt_opt.fast_unwind, 1, 0, 1, "1: cached CFI unwinding, 0: libgcc's only"},
 };
 
 void _lbt_warn(const char *fmt, ...) {

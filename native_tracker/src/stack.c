@@ -35,6 +35,11 @@ void _lbt_capture_stack(lbt_stack_t *st) {
     st->npy = _lbt_opt.python_stacks ? _lbt_python_walk(st->py, (uint32_t)_lbt_opt.python_depth, &groups) : 0;
     st->nnative = 0;
     if (_lbt_opt.native_depth > 0) {
+        int n = _lbt_opt.fast_unwind ? _lbt_fast_unwind(st->native, (uint32_t)_lbt_opt.native_depth, groups) : -1;
+        if (n >= 0) {
+            st->nnative = (uint32_t)n;
+            return;
+        }
         unwind_t u = {st->native, 0, (uint32_t)_lbt_opt.native_depth, 0, groups, 1};
         _Unwind_Backtrace(unwind_step, &u);
         st->nnative = u.n;
@@ -43,6 +48,7 @@ void _lbt_capture_stack(lbt_stack_t *st) {
 
 /* The first unwind loads libgcc_s's tables and may allocate: done once at start-up, inside the guard. */
 void _lbt_stack_init(void) {
+    _lbt_unwind_init();
     lbt_stack_t *st = _lbt_sys_mmap(sizeof *st);
     if (!st) return;
     uint64_t saved = (uint64_t)_lbt_opt.python_stacks;

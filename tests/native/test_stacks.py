@@ -1,0 +1,73 @@
+"""Stacks: the cached fast unwinder gives the same merged stacks as libgcc's unwinder, Python frames sit
+where the interpreter ran them, and libraries loaded at run time are named."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+from conftest import run_tracked
+
+from leakbench.native.capture import KIND_MMAP, Capture
+from leakbench.native.symbolize import resolve_stacks
+
+WORKLOAD = """
+import ctypes, json, os, re, threading
+lib = ctypes.CDLL(os.environ["FIXTURE_LIB"])
+lib.fixture_leak.restype = ctypes.c_void_p
+lib.fixture_leak.argtypes = [ctypes.c_size_t]
+def nested(depth):
+    if depth:
+        return nested(depth - 1)
+    return [lib.fixture_leak(5000 + i) for i in range(3)]
+class Handler:
+    def handle(self, i):
+        text = json.dumps({"k": list(range(i % 200)), "s": "x" * (i % 3000)})
+        return re.findall(r"\\d+", text), json.loads(text)
+h = Handler()
+for i in range(3000):
+    h.handle(i)
+kept = nested(12)
+t = threading.Thread(target=lambda: lib.fixture_churn(2, 1000))
+t.start(); t.join()
+"""
+
+
+def signature(capture: Capture) -> Counter[tuple[int, tuple[str, ...]]]:
+    stacks = resolve_stacks(capture)
+    out: Counter[tuple[int, tuple[str, ...]]] = Counter()
+    for op, size, stack in zip(capture.events.op, capture.events.size, capture.events.stack, strict=True):
+        if op < KIND_MMAP:  # arena mmaps happen at moments that vary from run to run
+            out[(size, tuple(f"{f.function}:{f.line}" for f in stacks[stack]))] += 1
+    return out
+
+
+def test_fast_unwinding_matches_libgcc_frame_for_frame(tmp_path: Path, fixture_lib: Path) -> None:
+    env = {"FIXTURE_LIB": str(fixture_lib), "PYTHONHASHSEED": "0"}
+    (tmp_path / "a").mkdir()  # same-length paths: argv strings of the same size
+    (tmp_path / "b").mkdir()
+    fast = run_tracked(tmp_path / "a", WORKLOAD, env=env).capture()
+    slow = run_tracked(tmp_path / "b", WORKLOAD, env={**env, "LEAKBENCH_FAST_UNWIND": "0"}).capture()
+    a, b = signature(fast), signature(slow)
+    assert sum(a.values()) > 10_000
+    assert a == b, f"{sum((a - b).values())} allocations differ, e.g. {list((a - b).items())[:2]}"
+
+
+def test_python_frames_are_placed_where_the_interpreter_ran_them(tmp_path: Path, fixture_lib: Path) -> None:
+    tracked = run_tracked(tmp_path, WORKLOAD, env={"FIXTURE_LIB": str(fixture_lib)})
+    capture = tracked.capture()
+    stacks = resolve_stacks(capture)
+    [frames] = {
+        stacks[s]
+        for op, z, s in zip(capture.events.op, capture.events.size, capture.events.stack, strict=True)
+        if z == 5000
+    }
+    names = [f.function for f in frames]
+    # the C function, then ctypes' call machinery, then Python: listcomp, 13 x nested, module
+    assert names[0] == "fixture_leak"
+    first_python = next(i for i, f in enumerate(frames) if f.kind == "python")
+    assert "_ctypes_callproc" in names[:first_python]
+    python = [f.function for f in frames if f.kind == "python"]
+    assert python == ["nested.<locals>.<listcomp>", *["nested"] * 13, "<module>"]
+    assert not any(n.startswith("_PyEval_EvalFrameDefault") for n in names)
+    assert frames[0].module == str(fixture_lib)  # loaded with dlopen after start: still named

@@ -14,6 +14,8 @@ def line_text(file: str, line: int) -> str:
 def function_at(file: str, line: int) -> str:
     """The qualified name of the innermost function or class around `line`, or `<module>`."""
     spans = _spans(file)
+    if spans is None:
+        return "?"
     best = "<module>"
     best_size = None
     for first, last, name in spans:
@@ -23,12 +25,12 @@ def function_at(file: str, line: int) -> str:
 
 
 @lru_cache(maxsize=256)
-def _spans(file: str) -> tuple[tuple[int, int, str], ...]:
+def _spans(file: str) -> tuple[tuple[int, int, str], ...] | None:
     try:
         with open(file, encoding="utf-8", errors="replace") as handle:
             tree = ast.parse(handle.read(), filename=file)
     except (OSError, SyntaxError, ValueError):
-        return ()
+        return None
     out: list[tuple[int, int, str]] = []
 
     def visit(node: ast.AST, prefix: str) -> None:

@@ -11,7 +11,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, MultipleLocator
 
 MIB = 1024 * 1024
 
@@ -25,6 +25,14 @@ class Line:
 
 def _mib(value: float, _pos: int) -> str:
     return f"{value / MIB:,.0f} MiB" if value >= 10 * MIB else f"{value / MIB:,.1f} MiB"
+
+
+def _step(top: float) -> float:
+    """A round tick step in MiB giving about five ticks up to `top` bytes."""
+    for mib in (0.25, 0.5, 1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1024, 2048, 5120, 10240):
+        if top / (mib * MIB) <= 6:
+            return mib * MIB
+    return top / 5 or MIB
 
 
 def line_chart(
@@ -47,6 +55,8 @@ def line_chart(
     ax.set_title(title, fontsize=11)
     ax.set_xlabel("seconds since start")
     ax.set_ylabel(ylabel)
+    top = max((max(line.values, default=0) for line in lines), default=0)
+    ax.yaxis.set_major_locator(MultipleLocator(_step(max(top, limit or 0))))
     ax.yaxis.set_major_formatter(FuncFormatter(_mib))
     ax.grid(alpha=0.3)
     if len(lines) > 1 or fit or limit:

@@ -132,7 +132,11 @@ class TracemallocStage:
                 "interval": self.params.interval,
                 "frames": self.params.frames,
                 "chart": str(chart.relative_to(ctx.run_dir)) if chart else None,
-                "growing": [_site_row(pid, g) for pid, rows in growth.items() for g in rows[:TOP_SITES]],
+                "growing": [
+                    _site_row(pid, g, rules_from_hello(run.hello(pid)))
+                    for pid, rows in growth.items()
+                    for g in _shown(rows, rules_from_hello(run.hello(pid)))
+                ],
                 "peaks": [
                     {"pid": pid, "file": k[0], "line": k[1], "bytes": size, "count": total.count}
                     for pid, series in per_pid.items()
@@ -278,8 +282,15 @@ def _dedupe(suspects: list[Suspect]) -> list[Suspect]:
     return out
 
 
-def _site_row(pid: int, g: SiteGrowth) -> dict[str, Any]:
+def _shown(rows: list[SiteGrowth], rules: FrameRules) -> list[SiteGrowth]:
+    """The rows worth a reader's time: steady growth anywhere, or any growth in the user's own code."""
+    return [g for g in rows if g.steady or rules.is_user(g.file)][:TOP_SITES]
+
+
+def _site_row(pid: int, g: SiteGrowth, rules: FrameRules) -> dict[str, Any]:
     return {
+        "user_code": rules.is_user(g.file),
+        "steady": g.steady,
         "pid": pid,
         "file": g.file,
         "line": g.line,
@@ -297,9 +308,8 @@ def _site_row(pid: int, g: SiteGrowth) -> dict[str, Any]:
 
 
 def _chart(ctx: StageContext, run: TargetRun, growth: dict[int, list[SiteGrowth]]) -> Path | None:
-    rows = sorted((g for gs in growth.values() for g in gs[:5]), key=lambda g: g.growth_bytes, reverse=True)[
-        :5
-    ]
+    shown = [g for pid, gs in growth.items() for g in _shown(gs, rules_from_hello(run.hello(pid)))]
+    rows = sorted(shown, key=lambda g: g.growth_bytes, reverse=True)[:5]
     if not rows:
         return None
     lines = [Line(f"{Path(g.file).name}:{g.line}", g.times, g.sizes) for g in rows]

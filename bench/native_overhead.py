@@ -172,9 +172,7 @@ def main() -> None:
         "leakbench": leakbench,
     }
     print(f"CPython {sys.version.split()[0]}, {rounds} rounds, N={n}; times are medians\n")
-    header = (
-        f"{'workload':<14}{'tool':<11}{'wall s':>8}{'ratio':>8}{'events':>11}{'B/event':>9}{'report s':>10}"
-    )
+    header = f"{'workload':<14}{'tool':<11}{'wall s':>8}{'ratio':>8}{'events':>11}{'B/event':>9}{'report s':>10}"
     print(header)
     print("-" * len(header))
     with tempfile.TemporaryDirectory(prefix="lbt-bench-") as tmp:

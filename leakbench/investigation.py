@@ -119,9 +119,7 @@ def investigate(
     return Outcome(run_dir, evidence, reports)
 
 
-def _shared_run(
-    ctx: StageContext, members: Sequence[Stage], name: str, label: str, progress: Progress
-) -> TargetRun:
+def _shared_run(ctx: StageContext, members: Sequence[Stage], name: str, label: str, progress: Progress) -> TargetRun:
     parts = [m.contribute(ctx) for m in members]
     intervals = [p.rss_interval for p in parts if p.rss_interval]
     env: dict[str, str] = {}
@@ -153,9 +151,7 @@ def _finish(ctx: StageContext, stage: Stage, name: str, run: TargetRun | None) -
             ctx.log(detail)
         return StageReport(name, "failed", f"{type(exc).__name__}: {exc}")
     if report.name != name:
-        report = StageReport(
-            name, report.status, report.message, report.suspects, report.retention, report.data
-        )
+        report = StageReport(name, report.status, report.message, report.suspects, report.retention, report.data)
     return report
 
 

@@ -36,9 +36,7 @@ class Playbook:
 
 
 def builtin_names() -> list[str]:
-    return sorted(
-        p.name[: -len(".toml")] for p in files("leakbench.playbooks").iterdir() if p.name.endswith(".toml")
-    )
+    return sorted(p.name[: -len(".toml")] for p in files("leakbench.playbooks").iterdir() if p.name.endswith(".toml"))
 
 
 def load(name_or_path: str) -> Playbook:
@@ -104,9 +102,7 @@ def _params(source: str, where: str, stage: StageType, raw: dict[str, Any]) -> A
         if n not in values and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
     ]  # fmt: skip
     if missing:
-        raise PlaybookError(
-            source, f"{where}.{missing[0]}", f"required parameter of stage {stage.kind!r} missing"
-        )
+        raise PlaybookError(source, f"{where}.{missing[0]}", f"required parameter of stage {stage.kind!r} missing")
     return stage.params_type(**values)
 
 

@@ -53,14 +53,10 @@ def make_target(
         return TargetSpec(interpreter, tuple(args), module=target, cwd=workdir, memory_limit_bytes=limit)
     path = Path(target)
     if not path.exists():
-        raise UsageError(
-            f"target script not found: {target}", hint="give the path of a Python file, or -m MODULE"
-        )
+        raise UsageError(f"target script not found: {target}", hint="give the path of a Python file, or -m MODULE")
     if path.is_dir():
         if (path / "__main__.py").exists():
-            return TargetSpec(
-                interpreter, tuple(args), script=str(path), cwd=workdir, memory_limit_bytes=limit
-            )
+            return TargetSpec(interpreter, tuple(args), script=str(path), cwd=workdir, memory_limit_bytes=limit)
         raise UsageError(f"target {target} is a folder without a __main__.py")
     _check_python_source(path)
     return TargetSpec(interpreter, tuple(args), script=str(path), cwd=workdir, memory_limit_bytes=limit)
@@ -71,9 +67,7 @@ def _interpreter(python: str | None) -> str:
         return sys.executable
     found = shutil.which(python) if os.sep not in python else python
     if not found or not os.access(found, os.X_OK):
-        raise UsageError(
-            f"--python {python}: no such interpreter", hint="give the path of the target's python"
-        )
+        raise UsageError(f"--python {python}: no such interpreter", hint="give the path of the target's python")
     return found
 
 

@@ -135,8 +135,7 @@ class Agent:
 
         paths = sysconfig.get_paths()
         library = sorted(
-            {paths[k] for k in ("stdlib", "platstdlib", "purelib", "platlib") if k in paths}
-            | set(_site_packages())
+            {paths[k] for k in ("stdlib", "platstdlib", "purelib", "platlib") if k in paths} | set(_site_packages())
         )
         self.emit(
             "hello",

@@ -37,9 +37,7 @@ class TargetExit:
     exception_type: str | None = None
     exception_message: str | None = None
     traceback: tuple[Frame, ...] = ()
-    stopped_by: str | None = (
-        None  # why leakbench stopped it ("duration", "conclusive", "budget", "interrupt")
-    )
+    stopped_by: str | None = None  # why leakbench stopped it ("duration", "conclusive", "budget", "interrupt")
 
     def describe(self) -> str:
         if self.status == "timeout":

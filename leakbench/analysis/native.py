@@ -28,6 +28,7 @@ from leakbench.native.capture import (
 from leakbench.native.symbolize import StackFrame
 
 Stacks = Mapping[int, tuple[StackFrame, ...]]
+ARENA_SITE = "interpreter arenas (pymalloc: Python objects of 512 bytes or less)"
 Cut = Literal["finalizing", "end"]
 
 # Native functions through which tracemalloc sees an allocation (numpy reports its data buffers too),
@@ -134,9 +135,7 @@ class _Heap:
         self.peak = 0
         self.peak_index = 0  # events replayed when the peak was reached
 
-    def unmap(
-        self, addr: int, length: int, ms: int, index: int
-    ) -> list[tuple[int, tuple[int, int, int, int, int]]]:
+    def unmap(self, addr: int, length: int, ms: int, index: int) -> list[tuple[int, tuple[int, int, int, int, int]]]:
         """Release [addr, addr+length); returns the (address, block) pieces removed."""
         end = addr + length
         removed = []
@@ -241,9 +240,7 @@ def _cut_index(capture: Capture, cut: Cut) -> tuple[int, str, int]:
     return len(capture.events), label, capture.duration_ms
 
 
-def _group(
-    items: Iterable[tuple[int, tuple[int, int, int, int, int]]], stacks: Stacks
-) -> tuple[StackGroup, ...]:
+def _group(items: Iterable[tuple[int, tuple[int, int, int, int, int]]], stacks: Stacks) -> tuple[StackGroup, ...]:
     acc: dict[tuple[int, bool], list[int]] = {}
     for _addr, (size, stack, kind, _index, ms) in items:
         key = (stack, kind == KIND_MMAP_INTERP)
@@ -304,9 +301,7 @@ def high_water_mark(capture: Capture, stacks: Stacks) -> HighWater:
     return HighWater(peak, time_ms, peak_index, groups)
 
 
-def heap_diff(
-    capture: Capture, stacks: Stacks, start: int | Mark, stop: int | Mark
-) -> tuple[StackGroup, ...]:
+def heap_diff(capture: Capture, stacks: Stacks, start: int | Mark, stop: int | Mark) -> tuple[StackGroup, ...]:
     """What was allocated after `start` and is still live at `stop`, grouped by stack, biggest first.
 
     A moment is a time in ms since the target started (events of that millisecond count as before it),
@@ -335,20 +330,19 @@ def failed_allocations(capture: Capture, stacks: Stacks) -> tuple[FailedAllocati
         if ev.op[i] == OP_FAILED:
             kind = ev.address[i]
             name = KIND_NAMES[kind] if 0 <= kind < KIND_COUNT else f"kind {kind}"
-            out.append(
-                FailedAllocation(ev.time_ms[i], ev.size[i], name, ev.thread[i], stacks.get(ev.stack[i], ()))
-            )
+            out.append(FailedAllocation(ev.time_ms[i], ev.size[i], name, ev.thread[i], stacks.get(ev.stack[i], ())))
     return tuple(out)
 
 
-def arena_growth(capture: Capture) -> ArenaGrowth:
-    """The interpreter's own mappings over the run, reported apart from the program's leaks."""
+def arena_growth(capture: Capture, *, cut: Cut = "finalizing") -> ArenaGrowth:
+    """The interpreter's own mappings up to the cut (as for leaks), reported apart from the program's."""
     ev = capture.events
+    stop, _, _ = _cut_index(capture, cut)
     live: dict[int, int] = {}
     total = peak = 0
     mapped = unmapped = 0
     start_bytes: int | None = None
-    for i in range(len(ev)):
+    for i in range(stop):
         op = ev.op[i]
         if op == KIND_MMAP_INTERP:
             live[ev.address[i]] = ev.size[i]
@@ -372,57 +366,71 @@ def site_timeline(
     site_of: Callable[[tuple[StackFrame, ...]], str] | None = None,
     points: int = 50,
     top: int = 10,
+    cut: Cut = "finalizing",
 ) -> Timeline:
-    """Live bytes per site at `points` evenly spaced times; sites named by `site_of` (default: the
-    innermost Python frame, else the innermost native function)."""
+    """Live bytes per site at `points` evenly spaced times up to the cut (as for leaks); sites named by
+    `site_of` (default: the innermost Python frame, else the innermost native function), the
+    interpreter's arenas as one site of their own (ARENA_SITE)."""
     name_of = site_of or default_site
-    site_names: dict[int, str] = {}
+    # sites numbered once per stack, so the loop below indexes lists instead of hashing names
+    names: list[str] = []
+    index_of_name: dict[str, int] = {}
+    max_stack = max(capture.stacks, default=0)
+    site_of_stack = [0] * (max_stack + 1)
+    names.append(ARENA_SITE)  # site 0: the interpreter's own mappings, whoever triggered them
+    index_of_name[ARENA_SITE] = 0
+    for sid in range(max_stack + 1):
+        name = name_of(stacks.get(sid, ()))
+        site = index_of_name.get(name)
+        if site is None:
+            site = index_of_name[name] = len(names)
+            names.append(name)
+        site_of_stack[sid] = site
     ev = capture.events
-    duration = max(capture.duration_ms, 1)
+    stop, _, cut_ms = _cut_index(capture, cut)
+    duration = max(cut_ms, 1)
     bounds = [duration * (k + 1) // points for k in range(points)]
-    live: dict[int, tuple[int, str]] = {}
-    per_site: dict[str, int] = {}
-    samples: list[dict[str, int]] = []
+    live: dict[int, tuple[int, int]] = {}
+    per_site = [0] * len(names)
+    samples: list[list[int]] = []
     totals: list[int] = []
     total = 0
     b = 0
-    for i in range(len(ev)):
-        t = ev.time_ms[i]
-        while b < points and t > bounds[b]:
-            samples.append(dict(per_site))
-            totals.append(total)
-            b += 1
-        op = ev.op[i]
-        addr = ev.address[i]
+    ops, times, addrs, sizes, sids = ev.op, ev.time_ms, ev.address, ev.size, ev.stack
+    next_bound = bounds[0] if bounds else 0
+    for i in range(stop):
+        if times[i] > next_bound and b < points:
+            while b < points and times[i] > bounds[b]:
+                samples.append(per_site.copy())
+                totals.append(total)
+                b += 1
+            next_bound = bounds[b] if b < points else 1 << 62
+        op = ops[i]
         if op < KIND_COUNT:
-            sid = ev.stack[i]
-            name = site_names.get(sid)
-            if name is None:
-                name = site_names[sid] = name_of(stacks.get(sid, ()))
+            addr = addrs[i]
             old = live.get(addr)
             if old is not None:
                 per_site[old[1]] -= old[0]
                 total -= old[0]
-            live[addr] = (ev.size[i], name)
-            per_site[name] = per_site.get(name, 0) + ev.size[i]
-            total += ev.size[i]
-        elif op in (OP_FREE, OP_MUNMAP):
-            old = live.pop(addr, None)
+            size = sizes[i]
+            site = 0 if op == KIND_MMAP_INTERP else site_of_stack[sids[i]]
+            live[addr] = (size, site)
+            per_site[site] += size
+            total += size
+        elif op == OP_FREE or op == OP_MUNMAP:
+            old = live.pop(addrs[i], None)
             if old is not None:
                 per_site[old[1]] -= old[0]
                 total -= old[0]
     while b < points:
-        samples.append(dict(per_site))
+        samples.append(per_site.copy())
         totals.append(total)
         b += 1
-    final = samples[-1] if samples else {}
-    peaks: dict[str, int] = {}
-    for sample in samples:
-        for name, value in sample.items():
-            if value > peaks.get(name, 0):
-                peaks[name] = value
-    chosen = sorted(peaks, key=lambda s: (-final.get(s, 0), -peaks[s], s))[:top]
-    series = tuple(SiteSeries(s, tuple(sample.get(s, 0) for sample in samples)) for s in chosen)
+    final = samples[-1] if samples else [0] * len(names)
+    peaks = [max(column) for column in zip(*samples, strict=True)] if samples else [0] * len(names)
+    order = sorted(range(len(names)), key=lambda k: (-final[k], -peaks[k], names[k]))
+    chosen = [k for k in order if peaks[k] > 0][:top]
+    series = tuple(SiteSeries(names[k], tuple(sample[k] for sample in samples)) for k in chosen)
     return Timeline(tuple(bounds), tuple(totals), series)
 
 

@@ -118,9 +118,7 @@ def analyse_series(times: Sequence[float], values: Sequence[int], warmup_end: fl
     )
 
 
-def without_overhead(
-    times: Sequence[float], values: Sequence[int], overhead: Sequence[tuple[float, int]]
-) -> list[int]:
+def without_overhead(times: Sequence[float], values: Sequence[int], overhead: Sequence[tuple[float, int]]) -> list[int]:
     """Subtract a profiler's own memory (sampled at other moments) from an RSS series."""
     if not overhead:
         return list(values)

@@ -47,9 +47,7 @@ def decide(
     reasons: list[str] = []
     kind: VerdictKind
     main = next((p for p in processes if p.role == "main"), processes[0] if processes else None)
-    growers = sorted(
-        (p for p in processes if growing(p)), key=lambda p: p.trend.slope_bytes_per_s, reverse=True
-    )
+    growers = sorted((p for p in processes if growing(p)), key=lambda p: p.trend.slope_bytes_per_s, reverse=True)
     focus = growers[0] if growers else main
     steady = [s for s in suspects if s.trend == "steady" and s.bytes >= SMALL_LEAK]
     pattern = focus.trend.pattern if focus else "flat"
@@ -73,9 +71,7 @@ def decide(
         reasons.append(f"RSS of pid {growers[0].pid} grows ({pattern}, {human_rate(rate)})")
         if steady:
             confidence += 0.15
-            reasons.append(
-                f"tracemalloc sees {steady[0].where()} grow in {steady[0].grew_in:.0%} of intervals"
-            )
+            reasons.append(f"tracemalloc sees {steady[0].where()} grow in {steady[0].grew_in:.0%} of intervals")
     elif steady:
         kind, confidence = "leak", 0.6 + 0.2 * steady[0].grew_in
         rate = steady[0].rate_bytes_per_s
@@ -95,9 +91,7 @@ def decide(
     too_short = main is None or main.samples < MIN_SAMPLES or main.trend.duration_s < MIN_DURATION_S
     if kind in ("leak", "no-leak") and too_short and not steady:
         kind, confidence = "inconclusive", 0.3
-        reasons.insert(
-            0, "the run was too short to see a trend: give the target more work or a longer --duration"
-        )
+        reasons.insert(0, "the run was too short to see a trend: give the target more work or a longer --duration")
 
     if kind == "leak" and traced_growth and focus and focus.pid in traced_growth:
         traced = traced_growth[focus.pid]

@@ -28,9 +28,7 @@ def investigate_command(
     out: Annotated[
         Path | None, typer.Option("--out", help="Run directory (default: a new one in ./leakbench-runs/).")
     ] = None,
-    playbook: Annotated[
-        str, typer.Option("--playbook", help="Built-in playbook name or a TOML file.")
-    ] = "full",
+    playbook: Annotated[str, typer.Option("--playbook", help="Built-in playbook name or a TOML file.")] = "full",
     duration: Annotated[
         float | None, typer.Option("--duration", help="Stop a long-running target after this many seconds.")
     ] = None,
@@ -38,13 +36,9 @@ def investigate_command(
         str | None, typer.Option("--memory-limit", help="Address-space limit for the target, e.g. 1GB.")
     ] = None,
     module: Annotated[bool, typer.Option("-m", help="TARGET is a module name, as with python -m.")] = False,
-    python: Annotated[
-        str | None, typer.Option("--python", help="The interpreter of the target's environment.")
-    ] = None,
+    python: Annotated[str | None, typer.Option("--python", help="The interpreter of the target's environment.")] = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Never prompt.")] = False,
-    debug: Annotated[
-        bool, typer.Option("--debug", help="Show tracebacks of leakbench's own errors.")
-    ] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of leakbench's own errors.")] = False,
 ) -> None:
     """Run the investigation playbook against TARGET and write report.md, report.html and evidence.json."""
     spec = make_target(target, args or [], module=module, python=python, memory_limit=memory_limit)

@@ -19,9 +19,7 @@ def register(app: typer.Typer) -> None:
 
 def report_command(
     run_dir: Annotated[Path, typer.Argument(help="A run directory written by `leakbench investigate`.")],
-    debug: Annotated[
-        bool, typer.Option("--debug", help="Show tracebacks of leakbench's own errors.")
-    ] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of leakbench's own errors.")] = False,
 ) -> None:
     """Re-render the report of RUN_DIR from its evidence and stage findings."""
     evidence_path = run_dir / "evidence.json"

@@ -42,9 +42,7 @@ class StageProgress:
     def __enter__(self) -> StageProgress:
         return self
 
-    def __exit__(
-        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
         self._stop()
 
     def _stop(self) -> None:
@@ -67,9 +65,7 @@ class StageProgress:
             self._status.update(f"{self._label} — {elapsed:.0f} s")
         elif time.monotonic() - self._last_plain >= PLAIN_EVERY_S:
             self._last_plain = time.monotonic()
-            self.console.print(
-                f"leakbench: stage {escape(name)} still running, {elapsed:.0f} s", highlight=False
-            )
+            self.console.print(f"leakbench: stage {escape(name)} still running, {elapsed:.0f} s", highlight=False)
 
     def done(self, report: StageReport) -> None:
         self._stop()

@@ -97,14 +97,7 @@ def _memory_section(evidence: Mapping[str, Any], details: Mapping[str, Mapping[s
     to_limit = evidence["verdict"].get("seconds_to_limit")
     if limit and to_limit is not None:
         blocks.append(
-            Para(
-                (
-                    t(
-                        f"At this rate the {human_bytes(limit)} memory limit is reached "
-                        f"in ~{human_duration(to_limit)}."
-                    ),
-                )
-            )
+            Para((t(f"At this rate the {human_bytes(limit)} memory limit is reached in ~{human_duration(to_limit)}."),))
         )
     return blocks
 
@@ -114,9 +107,7 @@ def _growing_section(evidence: Mapping[str, Any], details: Mapping[str, Mapping[
     data = tm.get("data", {})
     blocks: list[Block] = [Heading(2, "Lines whose memory keeps growing (tracemalloc)")]
     if tm.get("status") != "ok":
-        blocks.append(
-            Para((t(f"The tracemalloc stage did not run: {tm.get('message', 'not in this playbook')}."),))
-        )
+        blocks.append(Para((t(f"The tracemalloc stage did not run: {tm.get('message', 'not in this playbook')}."),)))
         return blocks
     interval = data.get("interval", 1.0)
     blocks.append(
@@ -169,9 +160,7 @@ def _growing_section(evidence: Mapping[str, Any], details: Mapping[str, Mapping[
     if data.get("chart"):
         blocks.append(Image(data["chart"], "live bytes per growing line"))
     for s in [s for s in evidence["suspects"] if s.get("traceback")][:TRACEBACKS_SHOWN]:
-        blocks.append(
-            Para((t("Traceback of "), c(f"{short(s['file'])}:{s['line']}"), t(" (oldest call first):")))
-        )
+        blocks.append(Para((t("Traceback of "), c(f"{short(s['file'])}:{s['line']}"), t(" (oldest call first):"))))
         blocks.append(Code(_frames_text(s["traceback"])))
     peaks = data.get("peaks", [])
     if evidence["verdict"]["kind"] == "oom" and peaks:
@@ -209,9 +198,7 @@ def _ending_section(evidence: Mapping[str, Any]) -> list[Block]:
 
 
 def _stages_section(evidence: Mapping[str, Any]) -> list[Block]:
-    rows = tuple(
-        ((c(name),), (t(s["status"]),), (t(s["message"]),)) for name, s in evidence["stages"].items()
-    )
+    rows = tuple(((c(name),), (t(s["status"]),), (t(s["message"]),)) for name, s in evidence["stages"].items())
     return [Heading(2, "Stages"), Table(("stage", "status", "what it found"), rows)]
 
 

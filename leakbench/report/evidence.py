@@ -129,9 +129,7 @@ def compile_evidence(
                 "signal": exit_.signal,
                 "status": exit_.status,
                 "exception": (
-                    {"type": exit_.exception_type, "message": exit_.exception_message}
-                    if exit_.exception_type
-                    else None
+                    {"type": exit_.exception_type, "message": exit_.exception_message} if exit_.exception_type else None
                 ),
                 "stopped_by": exit_.stopped_by,
                 "description": exit_.describe(),

@@ -49,9 +49,7 @@ class RssStage:
         main = next((s for s in run.series if s.role == "main"), run.series[0])
         lines = [Line(f"{s.role} {s.pid}", s.times, s.rss) for s in run.series]
         if adjusted[main.pid] != list(main.rss):
-            lines.append(
-                Line(f"main {main.pid} without tracemalloc's own memory", main.times, adjusted[main.pid])
-            )
+            lines.append(Line(f"main {main.pid} without tracemalloc's own memory", main.times, adjusted[main.pid]))
         ts, vs = steady_part(main.times, adjusted[main.pid], warmups[main.pid])
         fit = linear_fit(ts, vs)
         fit_line = (ts[0], ts[-1], fit.intercept + fit.slope * ts[0], fit.intercept + fit.slope * ts[-1])
@@ -87,9 +85,7 @@ class RssStage:
 
 def _overhead(run: TargetRun, pid: int) -> list[tuple[float, int]]:
     return [
-        (e["t"] - run.started_at, int(e["overhead_bytes"]))
-        for e in run.events_of("heap", pid)
-        if "overhead_bytes" in e
+        (e["t"] - run.started_at, int(e["overhead_bytes"])) for e in run.events_of("heap", pid) if "overhead_bytes" in e
     ]
 
 

@@ -99,9 +99,7 @@ class TracemallocStage:
             if not snaps:
                 continue
             rules = rules_from_hello(run.hello(pid))
-            series = [
-                aggregate(e["taken_at"] - run.started_at, _load_traces(Path(e["path"])), rules) for e in snaps
-            ]
+            series = [aggregate(e["taken_at"] - run.started_at, _load_traces(Path(e["path"])), rules) for e in snaps]
             per_pid[pid] = series
             growth[pid] = growing_sites(series)
         if not per_pid:
@@ -144,8 +142,7 @@ class TracemallocStage:
                 ],
                 "heap": {
                     str(pid): [
-                        [round(e["t"] - run.started_at, 3), e["traced_bytes"]]
-                        for e in run.events_of("heap", pid)
+                        [round(e["t"] - run.started_at, 3), e["traced_bytes"]] for e in run.events_of("heap", pid)
                     ]
                     for pid in per_pid
                 },
@@ -313,7 +310,5 @@ def _chart(ctx: StageContext, run: TargetRun, growth: dict[int, list[SiteGrowth]
     if not rows:
         return None
     lines = [Line(f"{Path(g.file).name}:{g.line}", g.times, g.sizes) for g in rows]
-    png, _ = line_chart(
-        lines, ctx.run_dir / "images" / "tracemalloc-sites", title="Live bytes per growing line"
-    )
+    png, _ = line_chart(lines, ctx.run_dir / "images" / "tracemalloc-sites", title="Live bytes per growing line")
     return png

@@ -47,9 +47,7 @@ def test_module_target_runs_like_python_dash_m(tmp_path: Path) -> None:
 
 
 def test_uncaught_exception_is_evidence_not_an_error(tmp_path: Path) -> None:
-    result = leakbench(
-        "investigate", "--playbook", "quick", "--out", str(tmp_path / "run"), str(TARGETS / "raises.py")
-    )
+    result = leakbench("investigate", "--playbook", "quick", "--out", str(tmp_path / "run"), str(TARGETS / "raises.py"))
     assert result.code == 0, result.stderr
     # the target's own traceback, as python prints it, without leakbench's launch frames
     assert "ValueError: bad record 42" in result.stderr
@@ -125,3 +123,22 @@ def test_forked_worker_is_reported_as_a_child(tmp_path: Path) -> None:
         marked_line(script, "suspect"),
     )
     assert evidence["verdict"]["kind"] == "leak"
+
+
+def test_target_interpreter_without_leakbench(tmp_path: Path) -> None:
+    """--python names an environment that has never heard of leakbench: the agent still runs there."""
+    venv = tmp_path / "bare"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    assert subprocess.run([str(python), "-c", "import leakbench"], capture_output=True, cwd=tmp_path).returncode != 0
+    script = TARGETS / "forever.py"
+    result = leakbench(
+        "investigate", "--playbook", "quick", "--python", str(python), "--duration", "3",
+        "--out", str(tmp_path / "run"), str(script),
+    )  # fmt: skip
+    assert result.code == 0, result.stderr
+    evidence = result.evidence()
+    assert evidence["environment"]["interpreter"] == str(python)
+    assert evidence["stages"]["tracemalloc"]["status"] == "ok"
+    top = evidence["suspects"][0]
+    assert (Path(top["file"]).name, top["line"]) == ("forever.py", marked_line(script, "suspect"))

@@ -43,9 +43,7 @@ def compile_library(source: Path, out: Path, *extra: str) -> Path:
 
 @pytest.fixture(scope="session")
 def fixture_lib(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return compile_library(
-        FIXTURES / "fixture.c", tmp_path_factory.mktemp("fixture") / "libfixture.so", "-ldl"
-    )
+    return compile_library(FIXTURES / "fixture.c", tmp_path_factory.mktemp("fixture") / "libfixture.so", "-ldl")
 
 
 @dataclass

@@ -26,9 +26,7 @@ def c_constants() -> dict[str, str]:
 def test_c_and_python_agree_on_every_format_constant() -> None:
     c = c_constants()
     assert int(c["FORMAT_VERSION"]) == fmt.FORMAT_VERSION
-    assert (
-        c["FORMAT_MAGIC"].strip('"').encode().decode("unicode_escape").encode("latin-1") == fmt.FORMAT_MAGIC
-    )
+    assert c["FORMAT_MAGIC"].strip('"').encode().decode("unicode_escape").encode("latin-1") == fmt.FORMAT_MAGIC
     for name, value in c.items():
         if name in ("FORMAT_MAGIC", "FORMAT_H"):
             continue

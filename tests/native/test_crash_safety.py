@@ -35,9 +35,7 @@ def test_sigkill_loses_at_most_the_last_100_ms(tmp_path: Path) -> None:
         )
     )
     template = str(tmp_path / "killed.%p.lbt")
-    proc = subprocess.Popen(
-        [PYTHON, str(script)], env=preload_env(template), stdout=subprocess.PIPE, text=True
-    )
+    proc = subprocess.Popen([PYTHON, str(script)], env=preload_env(template), stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
     time.sleep(0.7)
     killed_at = time.monotonic_ns()

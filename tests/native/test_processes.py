@@ -64,11 +64,7 @@ def live_sizes(tracked: Tracked, pid: int) -> Counter[int]:
     capture = next(c for c in tracked.captures() if c.pid == pid)
     report = leaks(capture, resolve_stacks(capture))
     return Counter(
-        {
-            g.bytes // g.count: g.count
-            for g in report.groups
-            if g.bytes // g.count in (111_112, 222_223, 333_334)
-        }
+        {g.bytes // g.count: g.count for g in report.groups if g.bytes // g.count in (111_112, 222_223, 333_334)}
     )
 
 

@@ -47,8 +47,6 @@ def test_a_line_that_grows_every_interval_ranks_above_a_one_off() -> None:
 
 
 def test_a_site_that_fills_and_stops_is_marked_plateaued() -> None:
-    series = [
-        aggregate(float(i), [trace(60_000, ("/app/cache.py", 3))] * min(i, 4), RULES) for i in range(12)
-    ]
+    series = [aggregate(float(i), [trace(60_000, ("/app/cache.py", 3))] * min(i, 4), RULES) for i in range(12)]
     (row,) = growing_sites(series)
     assert row.plateaued and not row.steady

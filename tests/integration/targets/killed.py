@@ -5,7 +5,7 @@ import signal
 import time
 
 kept = []
-for i in range(60):
+for _ in range(60):
     kept.append(bytearray(500_000))  # expect: suspect
     time.sleep(0.05)
 os.kill(os.getpid(), signal.SIGKILL)

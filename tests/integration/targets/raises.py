@@ -3,7 +3,7 @@
 import time
 
 kept = []
-for i in range(30):
+for _ in range(30):
     kept.append(bytearray(200_000))
     time.sleep(0.05)
 raise ValueError("bad record 42")

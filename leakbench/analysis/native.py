@@ -417,7 +417,7 @@ def site_timeline(
             live[addr] = (size, site)
             per_site[site] += size
             total += size
-        elif op == OP_FREE or op == OP_MUNMAP:
+        elif op in (OP_FREE, OP_MUNMAP):
             old = live.pop(addrs[i], None)
             if old is not None:
                 per_site[old[1]] -= old[0]

@@ -8,6 +8,7 @@ read up to its last complete chunk and says where it was cut; a corrupt or forei
 from __future__ import annotations
 
 import glob
+import lzma
 import os
 import re
 import struct
@@ -21,6 +22,7 @@ from leakbench.errors import TrackerError
 
 # ---- constants; they must agree with native_tracker/src/format.h (a test checks) ----
 FORMAT_MAGIC = b"\x7fLBTCAP\n"
+COMPACT_MAGIC = b"\x7fLBTCAZ\n"  # a finished capture, xz-compressed whole (compact_capture)
 FORMAT_VERSION = 1
 HEADER_SIZE = 64
 CHUNK_SYNC = 0x4B43
@@ -251,6 +253,8 @@ def read_capture(path: str | os.PathLike[str]) -> Capture:
 
 
 def decode_capture(data: bytes, name: str = "<capture>") -> Capture:
+    if data.startswith(COMPACT_MAGIC):
+        data = _expand(data, name)
     header = _decode_header(data, name)
     decoder = _Decoder(name, header)
     pos = HEADER_SIZE
@@ -315,15 +319,52 @@ def decode_capture(data: bytes, name: str = "<capture>") -> Capture:
     )
 
 
+def compact_capture(path: str | os.PathLike[str]) -> int:
+    """Compress a finished capture in place (after the target exited; never while it runs, as the raw
+    stream is what survives a crash). Returns the new size. Reading it back is transparent."""
+    name = os.fspath(path)
+    data = Path(name).read_bytes()
+    if data.startswith(COMPACT_MAGIC):
+        return len(data)
+    _decode_header(data, name)  # refuse to wrap a foreign file
+    packed = COMPACT_MAGIC + lzma.compress(data, format=lzma.FORMAT_XZ, preset=1)
+    tmp = Path(name + ".tmp")
+    tmp.write_bytes(packed)
+    os.replace(tmp, name)
+    return len(packed)
+
+
+def _expand(data: bytes, name: str) -> bytes:
+    decompressor = lzma.LZMADecompressor(format=lzma.FORMAT_XZ)
+    pos = len(COMPACT_MAGIC)
+    parts = []
+    block = 1 << 20
+    try:
+        while pos < len(data) and not decompressor.eof:
+            parts.append(decompressor.decompress(data[pos : pos + block]))
+            pos += block
+    except lzma.LZMAError as exc:
+        raise TrackerError(
+            f"corrupt capture {name}: its compressed stream is damaged near byte {pos} ({exc})",
+            code="corrupt",
+            offset=pos,
+        ) from None
+    if not decompressor.eof:
+        raise TrackerError(
+            f"capture {name} is cut inside its compressed stream (at byte {len(data)})",
+            code="truncated",
+            offset=len(data),
+        )
+    return b"".join(parts)
+
+
 def find_captures(template: str | os.PathLike[str]) -> list[Path]:
     """The capture files a template (with `%p` for the pid) produced: the target's and its children's."""
     path = Path(os.fspath(template))
     if "%p" not in path.name:
         own = [path] if path.is_file() else []
         children = re.compile(re.escape(path.name) + r"\.\d+")
-        return own + sorted(
-            p for p in path.parent.glob(glob.escape(path.name) + ".*") if children.fullmatch(p.name)
-        )
+        return own + sorted(p for p in path.parent.glob(glob.escape(path.name) + ".*") if children.fullmatch(p.name))
     pattern = re.compile(re.escape(path.name).replace("%p", r"\d+"))
     found = path.parent.glob(glob.escape(path.name).replace("%p", "*"))
     return sorted(p for p in found if pattern.fullmatch(p.name) and p.is_file())
@@ -397,9 +438,7 @@ class _Decoder:
         self.time = 0
 
     def fail(self, offset: int, problem: str) -> TrackerError:
-        return TrackerError(
-            f"corrupt capture {self.name}: {problem} at byte {offset}", code="corrupt", offset=offset
-        )
+        return TrackerError(f"corrupt capture {self.name}: {problem} at byte {offset}", code="corrupt", offset=offset)
 
     def chunk(self, data: bytes, pos: int, stop: int) -> None:
         op_append = self.op.append
@@ -719,6 +758,7 @@ __all__ = [
     "PyFrameRef",
     "RawStack",
     "ThreadInfo",
+    "compact_capture",
     "decode_capture",
     "find_captures",
     "read_capture",

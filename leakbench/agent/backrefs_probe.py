@@ -1,0 +1,972 @@
+"""Probe: which gc-tracked types grow in count, and the reference chain from a root to a sample of them.
+
+At its own interval (and when the target ends or is stopped) it counts the objects the collector tracks,
+per type, without collecting first: garbage left by a disabled or starved collector is evidence too. It
+also watches the builtin containers that keep growing, which is how objects the collector does not track
+(numpy arrays, strings, bytes) show up. For the types that grow it samples objects made during the run and
+walks `gc.get_referrers` upwards, one pass over the heap per level, until it meets a root: a module global,
+a class attribute, a local variable of a running frame, an lru_cache, a thread-local, a logger, a closure
+cell. The chains and a Graphviz source of the neighbourhood are written as artifacts; the launcher renders.
+
+Chains are taken while the target runs, not only at its end: leaks held by a thread or a worker process
+are gone once it ends. Stdlib only; the agent's own objects, frames and this search's own containers are
+never part of a chain.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import sys
+import sysconfig
+import threading
+import time
+import types
+from array import array
+from bisect import bisect_left
+
+CONTAINERS = (list, dict, set)
+MIN_CONTAINER_LEN = 64
+MAX_FRONTIER = 4000
+GRAPH_NODES = 40
+ELEMENT_SAMPLE = 50
+PER_TYPE = 3
+ROOT_PRIORITY = ("lru-cache", "thread-local", "logger", "closure", "class-attribute", "module-global", "frame-local")
+
+
+def _type_key(tp):
+    module = getattr(tp, "__module__", None) or ""
+    name = getattr(tp, "__qualname__", None) or tp.__name__
+    return name if module == "builtins" else f"{module}.{name}"
+
+
+def _short(text, limit=40):
+    text = text.replace("\n", " ")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _repr(obj):
+    try:
+        if isinstance(obj, (list, tuple, set, frozenset, dict)):
+            return f"{type(obj).__name__} of {len(obj)}"
+        if isinstance(obj, types.ModuleType):
+            return f"module {obj.__name__}"
+        if isinstance(obj, type):
+            return f"class {_type_key(obj)}"
+        if isinstance(obj, (types.FunctionType, types.MethodType)):
+            return f"{type(obj).__name__} {getattr(obj, '__qualname__', '?')}"
+        if isinstance(obj, (str, bytes)):
+            return _short(repr(obj), 30)
+        return _short(object.__repr__(obj), 30) if len(repr(obj)) > 60 else _short(repr(obj), 40)
+    except Exception:
+        return type(obj).__name__
+
+
+def _key_text(key):
+    if isinstance(key, (str, int, float, bool)) or key is None:
+        return _short(repr(key), 40)
+    return f"<{type(key).__name__}>"
+
+
+class BackrefsProbe:
+    def __init__(self, agent, options):
+        self.agent = agent
+        self.interval = float(options.get("interval", 2.0))
+        self.max_depth = int(options.get("max_depth", 12))
+        self.requested = [str(t) for t in options.get("types", [])]
+        self.samples = int(options.get("samples", 5))
+        self.top_types = int(options.get("top_types", 4))
+        self.min_growth = int(options.get("min_growth", 50))
+        self.chase_every = float(options.get("chase_every", 3 * self.interval))
+        at = options.get("at")
+        self.at = float(at) if at is not None else None
+        self.prefer_sites = {(str(f), int(n)) for f, n in options.get("prefer_sites", [])}
+        paths = sysconfig.get_paths()
+        self.library = tuple(
+            p.rstrip(os.sep) + os.sep
+            for p in {paths.get(k) for k in ("stdlib", "platstdlib", "purelib", "platlib")}
+            if p
+        )
+        self._reset()
+        self.checkpoint("start")
+
+    def _reset(self):
+        self.started = time.time()
+        self.index = 0
+        self.baseline = None  # {key: count} at the first checkpoint
+        self.base_ids = array("Q")
+        self.prev_ids = array("Q")
+        self.prev_counts = {}
+        self.grew_in = {}  # key -> intervals in which the count rose
+        self.intervals = 0
+        self.modules = len(sys.modules)
+        self.first_len = {}  # id(container) -> its length when first seen
+        self.prev_len = {}
+        self.len_grew = {}  # id(container) -> intervals in which it got longer
+        self.first_seen_at = {}  # id(container) -> the interval it was first seen in
+        self.next_at = 0.0
+        self.last_chase = 0.0
+        self.at_done = False
+        self.results = {}  # type key -> the latest chase result for it
+        self.untracked = set()  # requested types the collector does not track: found through referents
+
+    # -- counting ----------------------------------------------------------------------------------------
+    def checkpoint(self, reason):
+        began = time.perf_counter()
+        objs = gc.get_objects()
+        counts = {}
+        sizes = {}
+        lengths = {}
+        getsizeof = sys.getsizeof
+        last = {}  # one instance per type, to estimate what an instance keeps (strings, arrays) beyond itself
+        for o in objs:
+            tp = type(o)
+            n = counts.get(tp)
+            if n is None:
+                counts[tp] = 1
+            else:
+                counts[tp] = n + 1
+                last[tp] = o
+            try:
+                sizes[tp] = sizes.get(tp, 0) + getsizeof(o)
+            except Exception:
+                pass
+            if tp in CONTAINERS:
+                size = len(o)
+                if size >= MIN_CONTAINER_LEN:
+                    lengths[id(o)] = size
+        by_key = {}
+        types_of = {}
+        each = {}
+        for tp, n in counts.items():
+            key = _type_key(tp)
+            if key.startswith("_leakbench"):
+                continue
+            old = by_key.get(key)
+            by_key[key] = [n, sizes.get(tp, 0)] if old is None else [old[0] + n, old[1] + sizes.get(tp, 0)]
+            types_of.setdefault(key, tp)
+            if tp in last and tp not in CONTAINERS:
+                each[key] = self._size(last[tp])
+        last.clear()
+        extra = self._count_untracked(objs)
+        by_key.update(extra)
+        ids = array("Q", sorted(map(id, objs)))
+        count_cost = time.perf_counter() - began
+        now = time.time()
+        first = self.baseline is None
+        importing = len(sys.modules) != self.modules
+        if first:
+            self.baseline = {k: v[0] for k, v in by_key.items()}
+            self.base_ids = ids
+        else:
+            self.intervals += 1
+            for key, (n, _) in by_key.items():
+                delta = n - self.prev_counts.get(key, 0)
+                if importing:
+                    # What an import makes (functions, classes, tables) is not growth: move the baseline.
+                    self.baseline[key] = self.baseline.get(key, 0) + delta
+                elif delta > 0:
+                    self.grew_in[key] = self.grew_in.get(key, 0) + 1
+        self.modules = len(sys.modules)
+        for cid in self._own_ids():
+            lengths.pop(cid, None)
+        for cid, size in lengths.items():
+            if cid not in self.first_len:
+                # made during the run: all of it is growth; there at the start or made by an import: not
+                self.first_len[cid] = size if first or importing else 0
+                self.first_seen_at[cid] = self.intervals
+            elif importing:
+                self.first_len[cid] += size - self.prev_len.get(cid, size)
+            elif size > self.prev_len.get(cid, size):
+                self.len_grew[cid] = self.len_grew.get(cid, 0) + 1
+        self.first_len = {cid: n for cid, n in self.first_len.items() if cid in lengths}
+        self.len_grew = {cid: n for cid, n in self.len_grew.items() if cid in lengths}
+        self.first_seen_at = {cid: n for cid, n in self.first_seen_at.items() if cid in lengths}
+        self.prev_len = lengths
+        growing = self._growing_containers(objs, lengths)
+        path = os.path.join(self.agent.artifact_dir(), f"backrefs-counts-{self.index:04d}.json")
+        # dumps, not dump: the one-shot C encoder leaves no closures behind to be counted as growth
+        text = json.dumps({"types": by_key, "containers": growing})
+        with open(path, "w") as handle:
+            handle.write(text)
+        del text
+        self.agent.emit(
+            "backrefs-counts",
+            index=self.index,
+            reason=reason,
+            path=path,
+            taken_at=now,
+            objects=len(objs),
+            cost_s=round(count_cost, 4),
+            gc_enabled=gc.isenabled(),
+            gc_garbage=len(gc.garbage),
+        )
+        self.index += 1
+        self.prev_counts = {k: v[0] for k, v in by_key.items()}
+        chase = self._to_chase(by_key, each, growing, reason, now)
+        if chase:
+            self.chase(chase, objs, types_of, growing, reason, now)
+        del objs
+        self.prev_ids = ids
+        # Counting walks the whole heap: space the checkpoints so they cost at most a fifth of the run.
+        self.next_at = time.time() + max(self.interval, 4 * (time.perf_counter() - began))
+
+    def _own_ids(self):
+        """This probe's and the agent's own containers, never counted as the target's growth."""
+        out = {id(self.__dict__), id(self.agent.__dict__)}
+        for holder in (self.__dict__, self.agent.__dict__):
+            out.update(id(v) for v in holder.values())
+        return out
+
+    def _count_untracked(self, objs):
+        """Requested types the collector does not track (e.g. numpy arrays): count them as referents."""
+        if not self.untracked:
+            return {}
+        seen = set()
+        found = {}
+        for o in objs:
+            for r in gc.get_referents(o):
+                key = _type_key(type(r))
+                if _matches(self.untracked, key) and id(r) not in seen:
+                    seen.add(id(r))
+                    entry = found.setdefault(key, [0, 0])
+                    entry[0] += 1
+                    entry[1] += sys.getsizeof(r)
+        return found
+
+    def _growing_containers(self, objs, lengths):
+        """Builtin containers whose length grew by at least min_growth since they were first seen."""
+        growing = []
+        wanted = {cid: n - self.first_len.get(cid, n) for cid, n in lengths.items()}
+        seen = {cid: self.intervals - self.first_seen_at.get(cid, 0) for cid in wanted}
+        wanted = {
+            cid: g
+            for cid, g in wanted.items()
+            if g >= self.min_growth and (seen[cid] < 3 or 2 * self.len_grew.get(cid, 0) >= seen[cid])
+        }
+        modules = {id(getattr(m, "__dict__", None)) for m in list(sys.modules.values())} | {id(sys.modules)}
+        for cid in modules:
+            wanted.pop(cid, None)
+        if not wanted:
+            return growing
+        for o in objs:
+            grew = wanted.get(id(o)) if type(o) in CONTAINERS else None
+            if grew is None:
+                continue
+            elements = self._elements(o)
+            keys = {}
+            for e in elements:
+                k = _type_key(type(e))
+                keys[k] = keys.get(k, 0) + 1
+            if not keys:
+                continue
+            element = max(keys, key=keys.get)
+            each = sum(self._size(e) for e in elements) / len(elements)
+            growing.append(
+                {
+                    "id": id(o),
+                    "container": type(o).__name__,
+                    "element": element,
+                    "length": len(o),
+                    "growth": grew,
+                    "bytes_growth": int(each * grew),
+                }
+            )
+        growing.sort(key=lambda c: c["bytes_growth"], reverse=True)
+        return growing[:50]
+
+    @staticmethod
+    def _elements(container):
+        try:
+            if type(container) is list:
+                return container[-ELEMENT_SAMPLE:]
+            if type(container) is dict:
+                values = []
+                for v in reversed(container.values()):
+                    values.append(v)
+                    if len(values) >= ELEMENT_SAMPLE:
+                        break
+                return values
+            values = []
+            for v in container:
+                values.append(v)
+                if len(values) >= ELEMENT_SAMPLE:
+                    break
+            return values
+        except RuntimeError:  # changed size while we looked
+            return []
+
+    @staticmethod
+    def _size(obj):
+        """An object's own size plus that of the untracked objects (strings, bytes, arrays) it refers to."""
+        try:
+            total = sys.getsizeof(obj)
+            for r in gc.get_referents(obj):
+                if not gc.is_tracked(r) and not isinstance(r, type):
+                    total += sys.getsizeof(r)
+                elif type(r) is dict and r is getattr(obj, "__dict__", None):
+                    total += sum(sys.getsizeof(v) for v in r.values() if not gc.is_tracked(v))
+            return total
+        except Exception:
+            return 0
+
+    # -- choosing what to follow --------------------------------------------------------------------------
+    def _to_chase(self, by_key, each, growing, reason, now):
+        final = reason.startswith("final")
+        at_due = self.at is not None and not self.at_done and (final or now - self.started >= self.at)
+        if self.at is not None and not at_due:
+            return []  # with --at, the chains are taken at that moment only
+        if self.intervals < 1 or not (final or at_due or now - self.last_chase >= self.chase_every):
+            return []
+        if self.requested:
+            for name in self.requested:
+                if not self._match(name, by_key) and name not in self.untracked:
+                    self.untracked.add(name)  # maybe a type the collector does not track: count it next time
+            return [m for m in (self._match(n, by_key) for n in self.requested) if m]
+        base = self.baseline or {}
+        ranked = []
+        for key, (n, size) in by_key.items():
+            grown = n - base.get(key, 0)
+            if grown < self.min_growth or key in ("frame", "cell", "traceback"):
+                continue
+            steady = self.intervals < 3 or self.grew_in.get(key, 0) * 2 >= self.intervals
+            if not steady:
+                continue
+            ranked.append((grown * max(each.get(key, 0), size / max(n, 1)), key))
+        chosen = {k for _, k in ranked}
+        for c in growing:
+            if c["element"] not in chosen:
+                ranked.append((c["bytes_growth"], c["element"]))
+        ranked.sort(reverse=True)
+        out = []
+        for _, key in ranked:
+            if key not in out:
+                out.append(key)
+        return out[: self.top_types]
+
+    def _match(self, name, by_key):
+        if name in by_key:
+            return name
+        short = [k for k in by_key if k.rsplit(".", 1)[-1] == name]
+        return short[0] if short else None
+
+    # -- the search -----------------------------------------------------------------------------------------
+    def chase(self, keys, objs, types_of, growing, reason, now):
+        began = time.perf_counter()
+        if self.at is not None:
+            self.at_done = True
+        self.last_chase = now
+        counts_now = self.prev_counts
+        base = self.baseline or {}
+        holders = {}
+        for c in growing:
+            holders.setdefault(c["element"], []).append(c)
+        wanted = {}
+        for key in keys:
+            tp = types_of.get(key)
+            if tp is not None:
+                wanted[tp] = key
+        cands = {key: [] for key in keys}
+        if wanted:
+            holding = {c["id"] for c in growing}  # reported through what they hold
+            for o in objs:
+                key = wanted.get(type(o))
+                if key is not None and id(o) not in holding:
+                    cands[key].append(o)
+        frames = self._running_frames()
+        own_ids = {id(frames), id(cands), id(objs)}
+        for lst in cands.values():
+            own_ids.add(id(lst))
+        results = []
+        for key in keys:
+            containers = holders.get(key, [])
+            picked = self._pick(cands.get(key, []), frames)
+            mode = "instances"
+            if not picked and containers:
+                picked = [o for o in objs if id(o) == containers[0]["id"]][:1]
+                mode = "container"
+            if not picked and _matches(self.untracked, key):
+                picked = self._find_untracked(key, objs)
+            if not picked:
+                continue
+            count_growth = counts_now.get(key, 0) - base.get(key, 0)
+            if mode == "container" or count_growth <= 0:
+                count_growth = sum(c["growth"] for c in containers) or count_growth
+            each = sum(self._size(o) for o in picked) / len(picked)
+            if mode == "container":
+                bytes_growth = sum(c["bytes_growth"] for c in containers)
+            else:
+                bytes_growth = int(each * max(count_growth, 0))
+            result = self._search(picked, frames, own_ids | {id(picked)}, mode)
+            result.update(
+                type=key,
+                count_growth=max(count_growth, 0),
+                bytes_growth=max(bytes_growth, 0),
+                samples=len(picked),
+                mode=mode,
+                taken_at=now,
+                reason=reason,
+            )
+            results.append(result)
+            del picked
+        del cands
+        frames.clear()
+        for result in results:
+            self._save(result)
+        self.agent.emit(
+            "backrefs-chase",
+            index=self.index - 1,
+            reason=reason,
+            types=[r["type"] for r in results],
+            cost_s=round(time.perf_counter() - began, 4),
+        )
+
+    def _pick(self, cands, frames):
+        """Objects made during the run that outlived a checkpoint, spread over their allocation order."""
+        if not cands:
+            return []
+        base, prev = self.base_ids, self.prev_ids
+
+        def present(ids, oid):
+            i = bisect_left(ids, oid)
+            return i < len(ids) and ids[i] == oid
+
+        locals_ = frames["locals"]
+        new = [o for o in cands if not present(base, id(o)) and id(o) not in locals_]
+        if not new:
+            return []
+        older = [o for o in new if present(prev, id(o))] or new
+        preferred = self._preferred(older)
+        pool = preferred or older
+        step = max(1, len(pool) // self.samples)
+        picked = pool[::step][: self.samples]
+        del new, older, pool, preferred
+        return picked
+
+    def _preferred(self, objs):
+        """With tracemalloc running: the objects allocated where most of the others were (or at a suspect)."""
+        try:
+            import tracemalloc
+        except ImportError:
+            return []
+        if not tracemalloc.is_tracing():
+            return []
+        sites = {}
+        for o in objs[:: max(1, len(objs) // 500)]:
+            tb = tracemalloc.get_object_traceback(o)
+            if tb is None:
+                continue
+            site = None
+            for frame in tb:  # most recent first
+                if not self.agent.is_own_file(frame.filename) and not frame.filename.startswith(self.library):
+                    site = (frame.filename, frame.lineno)
+                    break
+            if site is not None:
+                sites.setdefault(site, []).append(o)
+        if not sites:
+            return []
+        chosen = [s for s in sites if s in self.prefer_sites]
+        best = chosen[0] if chosen else max(sites, key=lambda s: len(sites[s]))
+        return sites[best]
+
+    def _find_untracked(self, key, objs):
+        found = []
+        seen = set()
+        for o in objs:
+            for r in gc.get_referents(o):
+                if id(r) not in seen and _type_key(type(r)) == key:
+                    seen.add(id(r))
+                    found.append(r)
+        if not found:
+            return []
+        picked = found[len(found) // 2 :: max(1, len(found) // (2 * self.samples))][: self.samples]
+        del found
+        return picked
+
+    def _running_frames(self):
+        """Locals of every running frame of the target's threads: the roots the collector cannot see."""
+        names = {t.ident: t.name for t in threading.enumerate()}
+        main = threading.main_thread().ident
+        current = threading.get_ident()
+        refs = {}
+        dicts = set()
+        for tid, top in sys._current_frames().items():
+            if tid == current:
+                continue
+            thread = "the main thread" if tid == main else f"thread {names.get(tid, tid)!r}"
+            f = top
+            while f is not None:
+                code = f.f_code
+                if not self.agent.is_own_file(code.co_filename) and code.co_flags & 1:  # CO_OPTIMIZED: a function
+                    values = f.f_locals
+                    dicts.add(id(values))
+                    user = not code.co_filename.startswith(self.library)
+                    for name, value in values.items():
+                        old = refs.get(id(value))
+                        if old is None or (user and not old[3]):
+                            refs[id(value)] = (name, code.co_name, thread, user, code.co_filename, f.f_lineno)
+                f = f.f_back
+            del f
+        return {"locals": refs, "dicts": dicts}
+
+    def _modules(self):
+        out = {}
+        for name, module in list(sys.modules.items()):
+            d = getattr(module, "__dict__", None)
+            if isinstance(d, dict) and not name.startswith("_leakbench"):
+                out.setdefault(id(d), name)
+        return out
+
+    def _root_kind(self, obj, modules, frames):
+        oid = id(obj)
+        if oid in modules:
+            return "module-global"
+        tp = type(obj)
+        if tp.__name__ == "_lru_cache_wrapper":
+            return "lru-cache"
+        if tp.__name__ == "_local" and tp.__module__ in ("_thread", "_threading_local"):
+            return "thread-local"
+        if tp is types.CellType:
+            return "closure"
+        if isinstance(obj, type):
+            return "class-attribute"
+        logging = sys.modules.get("logging")
+        if logging is not None and isinstance(obj, logging.Logger):
+            return "logger"
+        if oid in frames["locals"]:
+            return "frame-local"
+        return None
+
+    def _search(self, samples, frames, own_ids, mode):
+        modules = self._modules()
+        own_ids = set(own_ids) | frames["dicts"]
+        down = {id(s): None for s in samples}
+        keep = {id(s): s for s in samples}
+        order = [id(s) for s in samples]
+        frontier = list(samples)
+        own_ids.update((id(down), id(keep), id(frontier), id(samples), id(order), id(own_ids)))
+        found = []
+        depth = 0
+        exhausted = False
+        while True:
+            for o in frontier:
+                kind = self._root_kind(o, modules, frames)
+                if kind and not (kind == "closure" and depth == 0):
+                    found.append((kind, o))
+            if found or depth >= self.max_depth:
+                break
+            fids = {id(o) for o in frontier}
+            args = tuple(frontier)
+            own_ids.update((id(args), id(fids)))
+            refs = gc.get_referrers(*args)
+            own_ids.add(id(refs))
+            nxt = []
+            own_ids.add(id(nxt))
+            for r in refs:
+                rid = id(r)
+                if rid in down or rid in own_ids or self._is_own(r):
+                    continue
+                child = None
+                for k in gc.get_referents(r):
+                    if id(k) in fids:
+                        child = id(k)
+                        break
+                if child is None:
+                    continue
+                down[rid] = child
+                keep[rid] = r
+                order.append(rid)
+                if len(nxt) < MAX_FRONTIER:
+                    nxt.append(r)
+            del refs, args
+            frontier[:] = nxt
+            depth += 1
+            if not frontier:
+                exhausted = True
+                break
+        frontier.clear()
+        if found:
+            found.sort(key=lambda f: (ROOT_PRIORITY.index(f[0]), not self._user_frame(f, frames)))
+            kind, root = found[0]
+            path = [root]
+            nid = down[id(root)]
+            while nid is not None:
+                path.append(keep[nid])
+                nid = down[nid]
+            result = self._describe(kind, path, modules, frames, mode)
+            ids = [id(o) for o in path]
+        else:
+            result = self._unreached(samples, keep, exhausted, mode)
+            ids = result.pop("_path", [])
+        result["dot"] = self._graph(keep, down, order, ids, modules)
+        keep.clear()
+        down.clear()
+        return result
+
+    def _user_frame(self, found, frames):
+        kind, obj = found
+        if kind != "frame-local":
+            return True
+        return frames["locals"][id(obj)][3]
+
+    def _is_own(self, obj):
+        if isinstance(obj, types.FrameType):
+            return self.agent.is_own_file(obj.f_code.co_filename)
+        tp = type(obj)
+        if getattr(tp, "__module__", "").startswith("_leakbench"):
+            return True
+        if type(obj) is dict and str(obj.get("__name__", "")).startswith("_leakbench"):
+            return True
+        if isinstance(obj, types.FunctionType):
+            return self.agent.is_own_file(obj.__code__.co_filename)
+        return isinstance(obj, types.MethodType) and getattr(type(obj.__self__), "__module__", "").startswith(
+            "_leakbench"
+        )
+
+    # -- naming -------------------------------------------------------------------------------------------
+    def _edge(self, parent, child):
+        """How `parent` refers to `child`, as it would be written in Python."""
+        try:
+            return self._edge_unsafe(parent, child)
+        except Exception:
+            return "(reference)"
+
+    def _edge_unsafe(self, p, c):
+        tp = type(p)
+        if tp.__name__ == "_lru_cache_wrapper":
+            if c is getattr(p, "__dict__", None):
+                return "__dict__"
+            if c is getattr(p, "__wrapped__", None):
+                return ".__wrapped__"
+            return "(cache)" if type(c) is dict else "(internal)"
+        if tp.__name__ == "_local" and type(c) is dict:
+            return "(per-thread storage)"
+        if isinstance(p, dict):
+            for k, v in dict.items(p):
+                if v is c:
+                    return f"[{_key_text(k)}]"
+            for k in dict.keys(p):
+                if k is c:
+                    return "(key)"
+            return "(value)"
+        if isinstance(p, (list, tuple)):
+            for i, v in enumerate(list.__iter__(p) if isinstance(p, list) else tuple.__iter__(p)):
+                if v is c:
+                    return f"[{i}]"
+        if isinstance(p, (set, frozenset)):
+            return "(member)"
+        if tp is types.CellType:
+            return ".cell_contents"
+        if tp is types.MethodType:
+            return ".__self__" if p.__self__ is c else ".__func__"
+        if tp is types.FunctionType:
+            if p.__closure__ is c:
+                return ".__closure__"
+            for name in ("__defaults__", "__kwdefaults__", "__dict__", "__globals__"):
+                if getattr(p, name, None) is c:
+                    return "." + name
+        if tp is types.FrameType:
+            for k, v in p.f_locals.items():
+                if v is c:
+                    return f"(local {k})"
+            if p.f_back is c:
+                return ".f_back"
+        if tp is types.TracebackType:
+            return ".tb_frame" if p.tb_frame is c else ".tb_next"
+        if isinstance(p, BaseException):
+            for name in ("__traceback__", "__context__", "__cause__", "args"):
+                if getattr(p, name, None) is c:
+                    return "." + name
+        if isinstance(p, type):
+            if type(c) is dict and c.get("__module__") == p.__module__:
+                return "__dict__"
+            for k, v in p.__dict__.items():
+                if v is c:
+                    return "." + k
+            for name in ("__mro__", "__bases__"):
+                if getattr(p, name, None) is c:
+                    return "." + name
+        d = getattr(p, "__dict__", None)
+        if d is c:
+            return "__dict__"
+        if isinstance(d, dict):
+            for k, v in d.items():
+                if v is c:
+                    return f".{k}"
+        for klass in tp.__mro__:
+            slots = klass.__dict__.get("__slots__", ())
+            for name in (slots,) if isinstance(slots, str) else slots:
+                if getattr(p, name, None) is c:
+                    return f".{name}"
+        return "(reference)"
+
+    def _steps(self, path):
+        """(edge, type, repr) from each node to the next; attribute dicts folded into `.name`."""
+        steps = []
+        i = 0
+        while i < len(path) - 1:
+            p, c = path[i], path[i + 1]
+            edge = self._edge(p, c)
+            if edge == "__dict__" and i + 2 < len(path):
+                inner = self._edge(c, path[i + 2])
+                edge = "." + inner[2:-2] if inner.startswith("['") and inner.endswith("']") else inner
+                i += 1
+                c = path[i + 1]
+            elif edge == ".__closure__" and i + 3 < len(path):
+                idx = self._edge(c, path[i + 2])
+                names = p.__code__.co_freevars
+                try:
+                    edge = f"(closure variable {names[int(idx[1:-1])]})"
+                except (ValueError, IndexError):
+                    edge = "(closure)"
+                i += 2
+                c = path[i + 1]
+            elif edge == "(per-thread storage)" and i + 3 < len(path):
+                inner = self._edge(path[i + 2], path[i + 3])
+                edge = "." + inner[2:-2] if inner.startswith("['") else inner
+                edge += " (in one thread)"
+                i += 2
+                c = path[i + 1]
+            steps.append({"edge": edge, "type": _type_key(type(c)), "repr": _repr(c)})
+            i += 1
+        return steps
+
+    def _describe(self, kind, path, modules, frames, mode):
+        root = path[0]
+        steps = self._steps(path)
+        info = {}
+        if kind == "module-global":
+            module = modules[id(root)]
+            attr = steps[0]["edge"] if steps else ""
+            name = attr[2:-2] if attr.startswith("['") else attr
+            words = f"module global {module}.{name}"
+            head = f"module {module}"
+            if steps:
+                steps[0]["edge"] = "." + name
+            info["module"] = module
+            if module == "gc" and name == "garbage":
+                kind = "gc-garbage"
+                words = "gc.garbage (objects the collector found in cycles but could not free)"
+        elif kind == "class-attribute":
+            cls = _type_key(root)
+            attr = steps[0]["edge"] if steps else ""
+            words = f"class attribute {cls}{attr}"
+            head = f"class {cls}"
+        elif kind == "frame-local":
+            name, function, thread, _, filename, line = frames["locals"][id(root)]
+            words = f"local variable {name} of {function}() in {thread}"
+            head = f"{function}() frame in {thread}"
+            steps.insert(0, {"edge": f"(local {name})", "type": _type_key(type(root)), "repr": _repr(root)})
+            info.update(function=function, variable=name, thread=thread, file=filename, line=line)
+        elif kind == "lru-cache":
+            wrapped = getattr(root, "__wrapped__", None)
+            qual = f"{getattr(root, '__module__', '?')}.{getattr(root, '__qualname__', '?')}"
+            code = getattr(wrapped, "__code__", None)
+            first = code.co_varnames[0] if code is not None and code.co_argcount else ""
+            try:
+                maxsize = root.cache_info().maxsize
+            except Exception:
+                maxsize = None
+            words = f"cache of functools.lru_cache on {qual}"
+            head = f"lru_cache {qual}"
+            info.update(function=qual, first_argument=first, maxsize=maxsize)
+        elif kind == "thread-local":
+            where = self._global_name(root, modules)
+            words = f"thread-local {where}" if where else "a threading.local"
+            head = words
+            if steps:
+                words += steps[0]["edge"].split(" ")[0]
+        elif kind == "logger":
+            name = getattr(root, "name", "?")
+            attr = steps[0]["edge"] if steps else ""
+            words = f"handlers of logger {name!r}" if attr == ".handlers" else f"logger {name!r}"
+            head = f"logger {name!r}"
+        else:  # closure
+            owner = self._cell_owner(root)
+            words = f"closure cell of {owner}" if owner else "a closure cell"
+            head = words
+        chain = [head] + [f"{s['edge']} ({s['type']})" for s in steps]
+        if mode == "container":
+            chain.append(f"[…] ({self._element_of(path[-1])})")
+        return {"status": "rooted", "root": {"kind": kind, "words": words, **info}, "chain": chain, "steps": steps}
+
+    def _element_of(self, container):
+        elements = self._elements(container)
+        return _type_key(type(elements[-1])) if elements else "?"
+
+    def _global_name(self, obj, modules):
+        for did, name in modules.items():
+            module = sys.modules.get(name)
+            d = getattr(module, "__dict__", None)
+            if d is None or id(d) != did:
+                continue
+            for k, v in list(d.items()):
+                if v is obj:
+                    return f"{name}.{k}"
+        return ""
+
+    def _cell_owner(self, cell):
+        for tup in gc.get_referrers(cell):
+            if type(tup) is not tuple:
+                continue
+            for fn in gc.get_referrers(tup):
+                if isinstance(fn, types.FunctionType) and fn.__closure__ is tup:
+                    try:
+                        name = fn.__code__.co_freevars[tup.index(cell)]
+                    except (ValueError, IndexError):
+                        name = "?"
+                    return f"{fn.__module__}.{fn.__qualname__} (variable {name})"
+        return ""
+
+    def _unreached(self, samples, keep, exhausted, mode):
+        """No root within reach: a reference cycle the collector has not freed, or a native reference."""
+        sample = samples[0]
+        if not exhausted:
+            return {
+                "status": "deep",
+                "root": {"kind": "deep", "words": f"no root within {self.max_depth} references"},
+                "chain": [f"({_type_key(type(sample))} at more than {self.max_depth} references from any root)"],
+                "steps": [],
+            }
+        cycle = self._cycle(sample, keep)
+        in_garbage = any(o is sample for o in gc.garbage)
+        if cycle:
+            if in_garbage:
+                why = "in gc.garbage: the collector found them but could not free them"
+            elif not gc.isenabled():
+                why = "gc is disabled (gc.disable()), so the collector never frees them"
+            else:
+                why = f"the collector is enabled (thresholds {gc.get_threshold()}) but has not freed them yet"
+            steps = self._steps(cycle)
+            cycle_ids = [id(o) for o in cycle]
+            chain = [f"reference cycle of {len(steps)} objects ({_type_key(type(sample))})"]
+            chain += [f"{s['edge']} ({s['type']})" for s in steps]
+            chain[-1] += " — back to the first"
+            return {
+                "status": "cycle",
+                "root": {
+                    "kind": "cycle",
+                    "words": f"nothing: garbage in reference cycles; {why}",
+                    "gc_enabled": gc.isenabled(),
+                    "in_gc_garbage": in_garbage,
+                },
+                "chain": chain,
+                "steps": steps,
+                "_path": cycle_ids,
+            }
+        return {
+            "status": "native",
+            "root": {"kind": "native", "words": "no Python object: referenced only from native code"},
+            "chain": [f"(native code) → {_type_key(type(sample))}"],
+            "steps": [],
+        }
+
+    def _cycle(self, start, keep):
+        """A shortest path of references from `start` back to itself, through objects found on the way up."""
+        allowed = set(keep)
+        back = {id(start): None}
+        objs = {id(start): start}
+        frontier = [start]
+        while frontier:
+            nxt = []
+            for o in frontier:
+                for k in gc.get_referents(o):
+                    if id(k) == id(start):
+                        path = [k]
+                        cur = o
+                        while cur is not None:
+                            path.append(cur)
+                            prev = back[id(cur)]
+                            cur = objs[prev] if prev is not None else None
+                        path.reverse()  # start ... o, start
+                        return [start, *path[1:-1], start] if path[0] is start else path
+                    if id(k) in allowed and id(k) not in back:
+                        back[id(k)] = id(o)
+                        objs[id(k)] = k
+                        nxt.append(k)
+            frontier = nxt
+        return []
+
+    # -- graph ----------------------------------------------------------------------------------------------
+    def _graph(self, keep, down, order, path, modules):
+        """A show_backrefs-style Graphviz source: referrers above what they refer to, the chain in bold."""
+        on_chain = [oid for oid in path if oid in keep]
+        shown = list(dict.fromkeys(on_chain + order[:GRAPH_NODES]))
+        samples = {oid for oid in order if down.get(oid) is None}
+        lines = [
+            "digraph backrefs {",
+            '  graph [fontname="Helvetica", fontsize=10];',
+            '  node [shape=box, style="rounded,filled", fillcolor="#f4f4f4", fontname="Helvetica", fontsize=10];',
+            '  edge [fontname="Helvetica", fontsize=9, color="#888888"];',
+        ]
+        for oid in shown:
+            obj = keep[oid]
+            label = f"{_dot(_type_key(type(obj)))}\\n{_dot(_repr(obj))}"
+            if oid in modules:
+                label = f"module {_dot(modules[oid])}\\n(globals)"
+            color = "#f8d0d0" if oid in samples else "#f4f4f4"
+            if on_chain and oid == on_chain[0] and oid not in samples:
+                color = "#c8e6c9"
+            width = ", penwidth=2" if oid in on_chain else ""
+            lines.append(f'  o{oid} [label="{label}", fillcolor="{color}"{width}];')
+        visible = set(shown)
+        chain_edges = set(zip(on_chain, on_chain[1:]))
+        for oid in shown:
+            child = down.get(oid)
+            if child is None or child not in visible:
+                continue
+            edge = _dot(self._edge(keep[oid], keep[child]))
+            bold = ', penwidth=2, color="#333333"' if (oid, child) in chain_edges else ""
+            lines.append(f'  o{oid} -> o{child} [label="{edge}"{bold}];')
+        for parent, child in chain_edges:  # a cycle's closing edge is not a down pointer
+            if down.get(parent) != child:
+                edge = _dot(self._edge(keep[parent], keep[child]))
+                lines.append(f'  o{parent} -> o{child} [label="{edge}", penwidth=2, color="#333333"];')
+        lines.append("}")
+        return "\n".join(lines) + "\n"
+
+    def _save(self, result):
+        name = "".join(ch if ch.isalnum() else "_" for ch in result["type"])
+        folder = self.agent.artifact_dir()
+        dot_path = os.path.join(folder, f"backrefs-{name}.dot")
+        with open(dot_path, "w") as handle:
+            handle.write(result.pop("dot"))
+        result["dot_path"] = dot_path
+        path = os.path.join(folder, f"backrefs-{name}.json")
+        text = json.dumps(result, default=str)
+        with open(path, "w") as handle:
+            handle.write(text)
+        self.results[result["type"]] = path
+        self.agent.emit(
+            "backrefs",
+            type=result["type"],
+            path=path,
+            status=result["status"],
+            root=result["root"]["words"],
+            taken_at=result["taken_at"],
+        )
+
+    # -- agent calls ------------------------------------------------------------------------------------
+    def tick(self, now):
+        if now >= self.next_at or (self.at is not None and not self.at_done and now - self.started >= self.at):
+            self.checkpoint("interval")
+
+    def final(self, reason):
+        self.checkpoint("final:" + reason)
+
+    def after_fork(self):
+        self._reset()
+        self.checkpoint("start")
+
+
+def _matches(names, key):
+    return key in names or key.rsplit(".", 1)[-1] in names
+
+
+def _dot(text):
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")
+
+
+def start(agent, options):
+    return BackrefsProbe(agent, options)

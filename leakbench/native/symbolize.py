@@ -70,16 +70,12 @@ class _ElfSymbols:
                 with open(debug, "rb") as g, mmap.mmap(g.fileno(), 0, access=mmap.ACCESS_READ) as dbg:
                     dsections = _sections(dbg)
                     if self._read_symbols(dbg, dsections, 2):
-                        self.has_debug_info = self.has_debug_info or any(
-                            n == ".debug_line" for n, *_ in dsections
-                        )
+                        self.has_debug_info = self.has_debug_info or any(n == ".debug_line" for n, *_ in dsections)
                         return
             if not self._read_symbols(data, sections, 2):
                 self._read_symbols(data, sections, 11)
 
-    def _read_symbols(
-        self, data: mmap.mmap, sections: list[tuple[str, int, int, int, int, int]], kind: int
-    ) -> bool:
+    def _read_symbols(self, data: mmap.mmap, sections: list[tuple[str, int, int, int, int, int]], kind: int) -> bool:
         table = next((s for s in sections if s[1] == kind), None)
         if table is None:
             return False

@@ -38,7 +38,7 @@ def main():
     deadline = time.monotonic() + seconds
     key = 0
     while time.monotonic() < deadline:
-        for _ in range(10):
+        for _ in range(25):
             cache.get(key, render)
             key += 1
         time.sleep(0.02)

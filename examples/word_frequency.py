@@ -1,41 +1,40 @@
 """Word frequencies over many articles; the index keeps whole articles (seed article 004).
 
-Each article is a downloaded page (its HTML) from which the text is taken. What the report should find:
-a leak, growing linearly; the top suspect is the line that makes each article's page, which stays alive
-because the index `word_index` stores whole articles where a title would do (the line marked `stores`).
+For every word, the index should remember which articles contain it: a title would do, but it stores
+the whole rendered article, once per distinct word. What the report should find: a leak, growing
+linearly; the top suspect is the line that stores the article into `word_index` (marked `suspect`),
+which also allocates what is kept; what keeps it alive is the local `word_index` of main().
 
 Run: python examples/word_frequency.py [ARTICLES]
 """
 
 import random
 import sys
+import time
 
-WORDS = [f"w{i}" for i in range(3000)]
+WORDS = [f"w{i}" for i in range(1000)]
 
 
 class Article:
-    def __init__(self, title, html):
+    def __init__(self, title, words):
         self.title = title
-        self.html = html
-
-    def get_text(self):
-        return self.html[len("<html><body>") : self.html.index("</body>")]
+        self.words = words
 
 
 def fetch_article(rng, number):
-    words = " ".join(rng.choice(WORDS) for _ in range(1500))
-    page = f"<html><body>{words}</body><footer>{'&nbsp;' * 10000}</footer></html>"  # expect: suspect
-    return Article(f"article {number}", page)
+    time.sleep(0.005)  # the download
+    return Article(f"article {number}", [rng.choice(WORDS) for _ in range(200)])
 
 
 def main():
-    limit = int(sys.argv[1]) if len(sys.argv) > 1 else 800
+    limit = int(sys.argv[1]) if len(sys.argv) > 1 else 600
     rng = random.Random(4)
     word_index = {}
     for number in range(limit):
         article = fetch_article(rng, number)
-        for word in set(article.get_text().split()):
-            word_index.setdefault(word, []).append(article)  # expect: stores
+        for word in set(article.words):
+            # the whole article's text, once per distinct word, where its title would do
+            word_index.setdefault(word, []).append(article.title + "\n" + " ".join(article.words))  # expect: suspect
     print(f"indexed {len(word_index)} words from {limit} articles")
 
 

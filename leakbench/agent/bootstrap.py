@@ -84,10 +84,14 @@ def main():
     import runpy
 
     try:
-        if mode == "--script":
-            runpy.run_path(script, run_name="__main__")
-        else:
-            runpy.run_module(what, run_name="__main__", alter_sys=True)
+        try:
+            if mode == "--script":
+                runpy.run_path(script, run_name="__main__")
+            else:
+                runpy.run_module(what, run_name="__main__", alter_sys=True)
+        finally:
+            # What the target's functions held is released from here on: teardown, not the steady state.
+            agent.emit("target-end")
     except SystemExit:
         raise
     except BaseException as exc:

@@ -125,8 +125,16 @@ def aggregate(t: float, traces: Iterable[RawTrace], rules: FrameRules) -> Snapsh
     return SnapshotSites(t, sites, total)
 
 
-def growing_sites(series: Sequence[SnapshotSites], *, min_growth: int = MIN_SITE_GROWTH) -> list[SiteGrowth]:
-    """Sites whose live size grew over the series, most growth first."""
+def growing_sites(
+    series: Sequence[SnapshotSites], *, min_growth: int = MIN_SITE_GROWTH, teardown: SnapshotSites | None = None
+) -> list[SiteGrowth]:
+    """Sites whose live size grew over the series, most growth first.
+
+    `teardown` is a snapshot taken after the target's code returned (at exit): what it still holds
+    extends the series, but memory released by returning from main() does not undo a leak.
+    """
+    if teardown is not None:
+        series = [*series, _held_at_teardown(series[-1] if series else None, teardown)]
     if len(series) < 2:
         return []
     keys = set().union(*(s.sites.keys() for s in series))
@@ -167,6 +175,17 @@ def growing_sites(series: Sequence[SnapshotSites], *, min_growth: int = MIN_SITE
         )
     out.sort(key=lambda g: (g.steady, g.growth_bytes), reverse=True)
     return out
+
+
+def _held_at_teardown(before: SnapshotSites | None, teardown: SnapshotSites) -> SnapshotSites:
+    """Each site at the larger of its last running size and its size at teardown."""
+    if before is None:
+        return teardown
+    sites = dict(teardown.sites)
+    for key, total in before.sites.items():
+        if key not in sites or sites[key].size < total.size:
+            sites[key] = total
+    return SnapshotSites(teardown.t, sites, max(teardown.total, before.total))
 
 
 def peak_sites(series: Sequence[SnapshotSites], limit: int = 10) -> list[tuple[SiteKey, int, SiteTotal]]:

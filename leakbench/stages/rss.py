@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -45,7 +46,8 @@ class RssStage:
         for s in run.series:
             adjusted[s.pid] = without_overhead(s.times, s.rss, _overhead(run, s.pid))
             warmups[s.pid] = _warmup_end(run, s.pid)
-            trends[s.pid] = analyse_series(s.times, adjusted[s.pid], warmups[s.pid])
+            times, values = _until_teardown(run, s.pid, s.times, adjusted[s.pid])
+            trends[s.pid] = analyse_series(times, values, warmups[s.pid])
         main = next((s for s in run.series if s.role == "main"), run.series[0])
         lines = [Line(f"{s.role} {s.pid}", s.times, s.rss) for s in run.series]
         if adjusted[main.pid] != list(main.rss):
@@ -87,6 +89,18 @@ def _overhead(run: TargetRun, pid: int) -> list[tuple[float, int]]:
     return [
         (e["t"] - run.started_at, int(e["overhead_bytes"])) for e in run.events_of("heap", pid) if "overhead_bytes" in e
     ]
+
+
+def _until_teardown(
+    run: TargetRun, pid: int, times: Sequence[float], values: Sequence[int]
+) -> tuple[Sequence[float], Sequence[int]]:
+    """The samples taken while the target's code ran: returning from main() frees what it held."""
+    ended = run.events_of("target-end", pid)
+    if not ended:
+        return times, values
+    cut = ended[0]["t"] - run.started_at
+    keep = sum(1 for t in times if t <= cut)
+    return (times[:keep], values[:keep]) if keep >= 5 else (times, values)
 
 
 def _warmup_end(run: TargetRun, pid: int) -> float | None:

@@ -101,7 +101,11 @@ class TracemallocStage:
             rules = rules_from_hello(run.hello(pid))
             series = [aggregate(e["taken_at"] - run.started_at, _load_traces(Path(e["path"])), rules) for e in snaps]
             per_pid[pid] = series
-            growth[pid] = growing_sites(series)
+            ended = run.events_of("target-end", pid)
+            if ended and len(series) > 2 and snaps[-1]["taken_at"] >= ended[0]["t"]:
+                growth[pid] = growing_sites(series[:-1], teardown=series[-1])
+            else:
+                growth[pid] = growing_sites(series)
         if not per_pid:
             return StageReport(self.kind, "failed", "the target left no tracemalloc snapshot")
         suspects = _suspects(run, growth, per_pid)

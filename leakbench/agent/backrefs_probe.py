@@ -25,6 +25,7 @@ import time
 import types
 from array import array
 from bisect import bisect_left
+from collections import Counter
 
 CONTAINERS = (list, dict, set)
 MIN_CONTAINER_LEN = 64
@@ -96,7 +97,6 @@ class BackrefsProbe:
         self.index = 0
         self.baseline = None  # {key: count} at the first checkpoint
         self.base_ids = array("Q")
-        self.prev_ids = array("Q")
         self.prev_counts = {}
         self.grew_in = {}  # key -> intervals in which the count rose
         self.intervals = 0
@@ -109,33 +109,31 @@ class BackrefsProbe:
         self.last_chase = 0.0
         self.at_done = False
         self.results = {}  # type key -> the latest chase result for it
+        self._holders = {}  # id -> growing container, during one checkpoint only
         self.untracked = set()  # requested types the collector does not track: found through referents
 
     # -- counting ----------------------------------------------------------------------------------------
     def checkpoint(self, reason):
         began = time.perf_counter()
         objs = gc.get_objects()
-        counts = {}
-        sizes = {}
+        # C-level passes: under tracemalloc every int a Python-level loop makes is traced, and costs.
+        counts = Counter(map(type, objs))
+        # one instance per type, to estimate what each one keeps
+        last = dict(zip(map(type, objs), objs))  # noqa: B905 (guest code for Python 3.8+)
+        containers = [o for o in objs if type(o) in CONTAINERS]
         lengths = {}
+        sizes = {}
         getsizeof = sys.getsizeof
-        last = {}  # one instance per type, to estimate what an instance keeps (strings, arrays) beyond itself
-        for o in objs:
+        for o in containers:
+            size = len(o)
             tp = type(o)
-            n = counts.get(tp)
-            if n is None:
-                counts[tp] = 1
-            else:
-                counts[tp] = n + 1
-                last[tp] = o
-            try:
-                sizes[tp] = sizes.get(tp, 0) + getsizeof(o)
-            except Exception:
-                pass
-            if tp in CONTAINERS:
-                size = len(o)
-                if size >= MIN_CONTAINER_LEN:
-                    lengths[id(o)] = size
+            sizes[tp] = sizes.get(tp, 0) + getsizeof(o)
+            if size >= MIN_CONTAINER_LEN:
+                lengths[id(o)] = size
+        del containers
+        for tp, o in last.items():
+            if tp not in sizes:
+                sizes[tp] = self._size(o) * counts[tp]
         by_key = {}
         types_of = {}
         each = {}
@@ -146,12 +144,12 @@ class BackrefsProbe:
             old = by_key.get(key)
             by_key[key] = [n, sizes.get(tp, 0)] if old is None else [old[0] + n, old[1] + sizes.get(tp, 0)]
             types_of.setdefault(key, tp)
-            if tp in last and tp not in CONTAINERS:
-                each[key] = self._size(last[tp])
+            if tp not in CONTAINERS:
+                each[key] = sizes.get(tp, 0) / n
         last.clear()
         extra = self._count_untracked(objs)
         by_key.update(extra)
-        ids = array("Q", sorted(map(id, objs)))
+        ids = array("Q", sorted(map(id, objs))) if self.baseline is None else None
         count_cost = time.perf_counter() - began
         now = time.time()
         first = self.baseline is None
@@ -169,7 +167,7 @@ class BackrefsProbe:
                 elif delta > 0:
                     self.grew_in[key] = self.grew_in.get(key, 0) + 1
         self.modules = len(sys.modules)
-        for cid in self._own_ids():
+        for cid in self._own_ids() | {id(objs)}:  # gc.get_objects() lists itself
             lengths.pop(cid, None)
         for cid, size in lengths.items():
             if cid not in self.first_len:
@@ -207,8 +205,8 @@ class BackrefsProbe:
         chase = self._to_chase(by_key, each, growing, reason, now)
         if chase:
             self.chase(chase, objs, types_of, growing, reason, now)
+        self._holders.clear()
         del objs
-        self.prev_ids = ids
         # Counting walks the whole heap: space the checkpoints so they cost at most a fifth of the run.
         self.next_at = time.time() + max(self.interval, 4 * (time.perf_counter() - began))
 
@@ -263,6 +261,7 @@ class BackrefsProbe:
                 continue
             element = max(keys, key=keys.get)
             each = sum(self._size(e) for e in elements) / len(elements)
+            self._holders[id(o)] = o
             growing.append(
                 {
                     "id": id(o),
@@ -384,7 +383,7 @@ class BackrefsProbe:
             picked = self._pick(cands.get(key, []), frames)
             mode = "instances"
             if not picked and containers:
-                picked = [o for o in objs if id(o) == containers[0]["id"]][:1]
+                picked = [self._holders[containers[0]["id"]]]
                 mode = "container"
             if not picked and _matches(self.untracked, key):
                 picked = self._find_untracked(key, objs)
@@ -393,10 +392,10 @@ class BackrefsProbe:
             count_growth = counts_now.get(key, 0) - base.get(key, 0)
             if mode == "container" or count_growth <= 0:
                 count_growth = sum(c["growth"] for c in containers) or count_growth
-            each = sum(self._size(o) for o in picked) / len(picked)
             if mode == "container":
                 bytes_growth = sum(c["bytes_growth"] for c in containers)
             else:
+                each = sum(self._size(o) for o in picked) / len(picked)
                 bytes_growth = int(each * max(count_growth, 0))
             result = self._search(picked, frames, own_ids | {id(picked)}, mode)
             result.update(
@@ -423,25 +422,37 @@ class BackrefsProbe:
         )
 
     def _pick(self, cands, frames):
-        """Objects made during the run that outlived a checkpoint, spread over their allocation order."""
+        """Objects made during the run, not a running frame's local, spread over the older half.
+
+        gc.get_objects() lists the youngest generation first, so the second half holds the objects that
+        survived collections: the ones that stay, rather than what is in flight.
+        """
         if not cands:
             return []
-        base, prev = self.base_ids, self.prev_ids
-
-        def present(ids, oid):
-            i = bisect_left(ids, oid)
-            return i < len(ids) and ids[i] == oid
-
+        base = self.base_ids
         locals_ = frames["locals"]
-        new = [o for o in cands if not present(base, id(o)) and id(o) not in locals_]
-        if not new:
-            return []
-        older = [o for o in new if present(prev, id(o))] or new
-        preferred = self._preferred(older)
-        pool = preferred or older
-        step = max(1, len(pool) // self.samples)
-        picked = pool[::step][: self.samples]
-        del new, older, pool, preferred
+
+        def new(o):
+            oid = id(o)
+            i = bisect_left(base, oid)
+            return not (i < len(base) and base[i] == oid) and oid not in locals_
+
+        older = cands[len(cands) // 2 :]
+        pool = self._preferred(older) or older
+        step = max(1, len(pool) // (4 * self.samples))
+        picked = []
+        for o in pool[::step]:
+            if new(o):
+                picked.append(o)
+                if len(picked) >= self.samples:
+                    break
+        if not picked:
+            for o in cands[: len(cands) // 2 : max(1, len(cands) // (8 * self.samples))]:
+                if new(o):
+                    picked.append(o)
+                    if len(picked) >= self.samples:
+                        break
+        del pool, older
         return picked
 
     def _preferred(self, objs):
@@ -642,18 +653,16 @@ class BackrefsProbe:
             return "(cache)" if type(c) is dict else "(internal)"
         if tp.__name__ == "_local" and type(c) is dict:
             return "(per-thread storage)"
+        # Flags, not enumerate(): bools are singletons, so tracemalloc has nothing to trace per element.
         if isinstance(p, dict):
-            for k, v in dict.items(p):
-                if v is c:
-                    return f"[{_key_text(k)}]"
-            for k in dict.keys(p):
-                if k is c:
-                    return "(key)"
-            return "(value)"
+            hits = [v is c for v in dict.values(p)]
+            if True in hits:
+                return f"[{_key_text(list(dict.keys(p))[hits.index(True)])}]"
+            return "(key)" if True in [k is c for k in dict.keys(p)] else "(value)"
         if isinstance(p, (list, tuple)):
-            for i, v in enumerate(list.__iter__(p) if isinstance(p, list) else tuple.__iter__(p)):
-                if v is c:
-                    return f"[{i}]"
+            hits = [v is c for v in (list.__iter__(p) if isinstance(p, list) else tuple.__iter__(p))]
+            if True in hits:
+                return f"[{hits.index(True)}]"
         if isinstance(p, (set, frozenset)):
             return "(member)"
         if tp is types.CellType:
@@ -788,12 +797,21 @@ class BackrefsProbe:
             head = words
         chain = [head] + [f"{s['edge']} ({s['type']})" for s in steps]
         if mode == "container":
-            chain.append(f"[…] ({self._element_of(path[-1])})")
+            chain.append(self._last_element(path[-1]))
         return {"status": "rooted", "root": {"kind": kind, "words": words, **info}, "chain": chain, "steps": steps}
 
-    def _element_of(self, container):
+    def _last_element(self, container):
+        """The step from a growing container to its newest element, e.g. `[15999] (numpy.ndarray)`."""
         elements = self._elements(container)
-        return _type_key(type(elements[-1])) if elements else "?"
+        if not elements:
+            return "[…] (?)"
+        name = _type_key(type(elements[-1]))
+        if type(container) is list:
+            return f"[{len(container) - 1}] ({name})"
+        if type(container) is dict:
+            for key in reversed(container):
+                return f"[{_key_text(key)}] ({name})"
+        return f"(member) ({name})"
 
     def _global_name(self, obj, modules):
         for did, name in modules.items():
@@ -911,7 +929,7 @@ class BackrefsProbe:
             width = ", penwidth=2" if oid in on_chain else ""
             lines.append(f'  o{oid} [label="{label}", fillcolor="{color}"{width}];')
         visible = set(shown)
-        chain_edges = set(zip(on_chain, on_chain[1:]))
+        chain_edges = set(zip(on_chain, on_chain[1:]))  # noqa: B905, RUF007 (guest code for Python 3.8+)
         for oid in shown:
             child = down.get(oid)
             if child is None or child not in visible:

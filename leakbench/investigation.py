@@ -18,7 +18,7 @@ from leakbench.errors import UsageError
 from leakbench.launcher import LiveRun, RunRequest, TargetRun, launch
 from leakbench.playbook import Playbook
 from leakbench.report.evidence import compile_evidence, write_outputs
-from leakbench.stages.base import RunOptions, Stage, StageContext, registry
+from leakbench.stages.base import Contribution, RunOptions, Stage, StageContext, registry
 from leakbench.target import TargetSpec
 
 
@@ -71,11 +71,16 @@ def _names(stages: Sequence[Stage]) -> list[str]:
     return out
 
 
+def _alone(stage: Stage) -> bool:
+    return stage.own_run or bool(getattr(stage, "exclusive", False))
+
+
 def plan(stages: Sequence[Stage]) -> list[list[int]]:
-    """Group consecutive ride-along stages into one target run; an own-run stage stands alone."""
+    """Group consecutive ride-along stages into one target run; own-run and exclusive stages stand alone."""
     groups: list[list[int]] = []
     for index, stage in enumerate(stages):
-        if stage.own_run or not groups or stages[groups[-1][0]].own_run:
+        last = groups[-1][0] if groups else None
+        if _alone(stage) or last is None or _alone(stages[last]):
             groups.append([index])
         else:
             groups[-1].append(index)
@@ -103,7 +108,8 @@ def investigate(
         run: TargetRun | None = None
         if not members[0].own_run:
             progress.stage_started(label, "running the target")
-            run = _shared_run(ctx, members, f"run-{len(runs) + 1}", label, progress)
+            parts = [m.contribute(ctx) for m in members]
+            run = _shared_run(ctx, parts, f"run-{len(runs) + 1}", label, progress)
             runs.append(run)
         for index, stage in zip(group, members, strict=True):
             name = names[index]
@@ -119,8 +125,9 @@ def investigate(
     return Outcome(run_dir, evidence, reports)
 
 
-def _shared_run(ctx: StageContext, members: Sequence[Stage], name: str, label: str, progress: Progress) -> TargetRun:
-    parts = [m.contribute(ctx) for m in members]
+def _shared_run(
+    ctx: StageContext, parts: Sequence[Contribution], name: str, label: str, progress: Progress
+) -> TargetRun:
     intervals = [p.rss_interval for p in parts if p.rss_interval]
     env: dict[str, str] = {}
     for p in parts:

@@ -92,6 +92,7 @@ def main():
         finally:
             # What the target's functions held is released from here on: teardown, not the steady state.
             agent.emit("target-end")
+            agent.target_ended()
     except SystemExit:
         raise
     except BaseException as exc:

@@ -108,6 +108,9 @@ class Agent:
                 self.emit("modules", count=modules)
             self._call("tick", time.time())
 
+    def target_ended(self):
+        self._call("target_end")
+
     def finish(self, reason):
         """Take the probes' last readings once; called at exit or when the launcher asks to stop."""
         with self._lock:

@@ -71,13 +71,13 @@ def decide(
         reasons.append(f"RSS of pid {growers[0].pid} grows ({pattern}, {human_rate(rate)})")
         if steady:
             confidence += 0.15
-            reasons.append(f"tracemalloc sees {steady[0].where()} grow in {steady[0].grew_in:.0%} of intervals")
+            reasons.append(f"{_seen_by(steady[0])} {steady[0].where()} grow in {steady[0].grew_in:.0%} of intervals")
     elif steady:
         kind, confidence = "leak", 0.6 + 0.2 * steady[0].grew_in
         rate = steady[0].rate_bytes_per_s
         reasons.append(
             f"RSS is {pattern} (its growth is hidden by the start-up or too small yet), but "
-            f"{steady[0].where()} keeps growing under tracemalloc (+{human_bytes(steady[0].bytes)})"
+            f"{_seen_by(steady[0])} {steady[0].where()} grow steadily (+{human_bytes(steady[0].bytes)})"
         )
         pattern = "linear"
         focus = None
@@ -93,7 +93,14 @@ def decide(
         kind, confidence = "inconclusive", 0.3
         reasons.insert(0, "the run was too short to see a trend: give the target more work or a longer --duration")
 
-    if kind == "leak" and traced_growth and focus and focus.pid in traced_growth:
+    native_top = top is not None and "native" in top.stages and not top.visible_to_tracemalloc
+    if kind in ("leak", "oom") and native_top and top is not None and top.trend != "failed":
+        via = f" through {top.native_frames[0]}" if top.native_frames else ""
+        reasons.append(
+            f"the growth is native: {top.where()} allocates{via}, outside Python's allocators, "
+            "so tracemalloc cannot see it (a C extension or library)"
+        )
+    elif kind == "leak" and traced_growth and focus and focus.pid in traced_growth:
         traced = traced_growth[focus.pid]
         if not significant(traced.growth_bytes, 0) and rate > 0:
             reasons.append(
@@ -103,6 +110,10 @@ def decide(
     confidence = round(min(confidence, 0.98), 2)
     summary = _summary(kind, pattern, rate, focus, top, to_limit, memory_limit, exit)
     return Verdict(kind, confidence, rate, pattern, summary, to_limit, tuple(reasons))
+
+
+def _seen_by(suspect: Suspect) -> str:
+    return (" and ".join(suspect.stages) or "the stages") + " saw"
 
 
 def _seconds_to_limit(pt: ProcessTrend, limit: int | None) -> float | None:
@@ -124,9 +135,14 @@ def _summary(
 ) -> str:
     where = f"{Path(top.file).name}:{top.line} ({top.function})" if top else None
     if kind == "oom":
+        if top is not None and top.trend == "failed":
+            return (
+                f"Out of memory: an allocation of {human_bytes(top.bytes)} failed at {where}; "
+                f"the target {exit.describe()}."
+            )
         text = f"Out of memory: the target {exit.describe()}"
         if where:
-            text += f"; the largest allocation was made at {where}"
+            text += f"; the most memory was held by {where}"
         return text + "."
     if kind == "leak":
         t = focus.trend if focus else None

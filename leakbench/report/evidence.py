@@ -22,15 +22,17 @@ from leakbench.target import TargetSpec
 
 
 def merge_suspects(reports: Mapping[str, StageReport]) -> list[Suspect]:
-    """One entry per (file, line, pid); a site that several stages point at ranks above one that one does."""
-    merged: dict[tuple[str, int, int], Suspect] = {}
-    order: list[tuple[str, int, int]] = []
+    """One entry per source line, whichever run (and pid) each stage saw it in.
+
+    Ranked: the line whose allocation failed first, then steady growth before one-off allocations, then
+    by bytes, with a site that several stages agree on counting half as much again.
+    """
+    merged: dict[tuple[str, int], Suspect] = {}
     for report in reports.values():
         for s in report.suspects:
-            key = (s.file, s.line, s.pid)
+            key = (s.file, s.line)
             if key not in merged:
                 merged[key] = s
-                order.append(key)
                 continue
             old = merged[key]
             merged[key] = Suspect(
@@ -47,12 +49,23 @@ def merge_suspects(reports: Mapping[str, StageReport]) -> list[Suspect]:
                 bytes_per_interval=old.bytes_per_interval or s.bytes_per_interval,
                 count_per_interval=old.count_per_interval or s.count_per_interval,
                 grew_in=max(old.grew_in, s.grew_in),
+                trend=_stronger(old.trend, s.trend),
+                rate_bytes_per_s=max(old.rate_bytes_per_s, s.rate_bytes_per_s),
                 traceback=old.traceback or s.traceback,
             )
-    ranked = [merged[k] for k in order]
-    first_seen = {k: i for i, k in enumerate(order)}
-    ranked.sort(key=lambda s: (-len(s.stages), first_seen[(s.file, s.line, s.pid)]))
-    return ranked
+    return sorted(merged.values(), key=_rank_key)
+
+
+_TREND_ORDER = ("failed", "steady", "peak", "plateau", "one-off", "")
+
+
+def _stronger(a: str, b: str) -> str:
+    return min(a, b, key=lambda t: _TREND_ORDER.index(t) if t in _TREND_ORDER else len(_TREND_ORDER))
+
+
+def _rank_key(s: Suspect) -> tuple[int, int, float]:
+    agreement = 1.5 if len(s.stages) > 1 else 1.0
+    return (s.trend != "failed", s.trend not in ("steady", "peak"), -s.bytes * agreement)
 
 
 def _process_trends(run: TargetRun | None, rss: StageReport | None) -> list[ProcessTrend]:

@@ -60,7 +60,9 @@ class Stage(Protocol):
 
     kind: ClassVar[str]
     summary: ClassVar[str]
-    own_run: ClassVar[bool]
+    own_run: ClassVar[bool]  # runs its own process (no shared target run)
+    # A ride-along stage may also set `exclusive: ClassVar[bool] = True` to get a target run of its own,
+    # when its instruments would disturb the other stages' (the native tracker and tracemalloc).
     params: Any
 
     def contribute(self, ctx: StageContext) -> Contribution:

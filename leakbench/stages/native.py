@@ -1,0 +1,290 @@
+"""Stage `native`: every malloc/free with Python + native stacks, from our preloaded C tracker.
+
+It sees what tracemalloc cannot (C extensions, libraries, buffers made outside Python's allocators),
+keeps its capture when the target is killed, and records allocations that failed for lack of memory.
+The target gets a run of its own: tracemalloc's bookkeeping would otherwise show up in the capture.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, ClassVar
+
+from leakbench.analysis.model import StageReport, Suspect
+from leakbench.analysis.native import (
+    ARENA_SITE,
+    LeakReport,
+    StackGroup,
+    arena_growth,
+    failed_allocations,
+    heap_diff,
+    high_water_mark,
+    leaks,
+    native_part,
+    site_timeline,
+    suspects_from_leaks,
+)
+from leakbench.analysis.sites import FrameRules
+from leakbench.errors import TrackerError
+from leakbench.launcher import AGENT_DIR, Probe, TargetRun
+from leakbench.native.capture import Capture, compact_capture, find_captures, read_capture
+from leakbench.native.runner import preload_env
+from leakbench.native.symbolize import StackFrame, resolve_stacks
+from leakbench.report.charts import Line, line_chart
+from leakbench.report.flamegraph import render_flamegraph_html
+from leakbench.sourceinfo import function_at, line_text
+from leakbench.stages.base import Contribution, StageContext
+from leakbench.stages.tracemalloc import rules_from_hello
+from leakbench.units import human_bytes
+
+TEMPLATE = "native.%p.lbt"
+MIN_SUSPECT_BYTES = 64 * 1024
+VISIBLE_SHARE = 0.5  # tracemalloc "sees" a native site when it found at least this share of its bytes
+
+
+@dataclass(frozen=True, slots=True)
+class NativeParams:
+    native_depth: int = 64  # native frames kept per allocation
+    tick_ms: int = 20  # RSS ticks and flushes: a killed target loses at most about this much
+    top: int = 10  # suspects and chart lines
+
+
+class NativeStage:
+    kind: ClassVar[str] = "native"
+    summary: ClassVar[str] = "our C allocation tracker: native + Python stacks, leaks, peak, failed allocations"
+    own_run: ClassVar[bool] = False
+    exclusive: ClassVar[bool] = True
+    Params = NativeParams
+
+    def __init__(self, params: NativeParams) -> None:
+        self.params = params
+
+    def contribute(self, ctx: StageContext) -> Contribution:
+        template = ctx.stage_dir(self.kind) / TEMPLATE
+        base = {"LD_PRELOAD": os.environ["LD_PRELOAD"]} if os.environ.get("LD_PRELOAD") else {}
+        env = preload_env(str(template), base=base, native_depth=self.params.native_depth, tick_ms=self.params.tick_ms)
+        return Contribution(probes=(Probe("native", str(AGENT_DIR / "native_probe.py")),), env=env)
+
+    def finish(self, ctx: StageContext, run: TargetRun | None) -> StageReport:
+        if run is None:
+            return StageReport(self.kind, "skipped", "no target run")
+        paths = find_captures(ctx.stage_dir(self.kind) / TEMPLATE)
+        if not paths:
+            return StageReport(self.kind, "failed", "the target left no native capture (was the tracker preloaded?)")
+        suspects: list[Suspect] = []
+        per_process: list[dict[str, Any]] = []
+        problems: list[str] = []
+        for path in paths:
+            try:
+                compact_capture(path)
+                capture = read_capture(path)
+            except TrackerError as exc:
+                problems.append(str(exc))
+                continue
+            found, summary = _analyse(ctx, run, capture, path, self.params)
+            suspects += found
+            per_process.append(summary)
+        if not per_process:
+            return StageReport(self.kind, "failed", "; ".join(problems))
+        suspects = _rank(_with_visibility(ctx, suspects))
+        failed = sum(p["failed_allocations"] for p in per_process)
+        main = per_process[0]
+        message = f"{sum(p['events'] for p in per_process):,} allocation events"
+        message += f"; {human_bytes(main['leaked_bytes'])} still live at the end of the target's code"
+        if suspects:
+            top = suspects[0]
+            message += f"; top: {Path(top.file).name}:{top.line} ({human_bytes(top.bytes)})"
+            if top.native_frames:
+                message += f" via {top.native_frames[0]}"
+        if failed:
+            message += f"; {failed} allocation(s) failed for lack of memory"
+        if problems:
+            message += "; " + "; ".join(problems)
+        return StageReport(
+            self.kind,
+            "ok",
+            message,
+            suspects=tuple(suspects),
+            data={"failed_allocations": failed, "processes": per_process},
+        )
+
+
+def _analyse(
+    ctx: StageContext, run: TargetRun, capture: Capture, path: Path, params: NativeParams
+) -> tuple[list[Suspect], dict[str, Any]]:
+    stacks = resolve_stacks(capture)
+    pid = capture.pid
+    rules = rules_from_hello(run.hello(pid) or run.hello())
+    report = _leaks_of_the_run(capture, stacks)
+    suspects = suspects_from_leaks(
+        report,
+        pid=pid,
+        is_user_file=rules.is_user,
+        limit=params.top * 2,
+        min_bytes=MIN_SUSPECT_BYTES,
+        source_line=line_text,
+    )
+    suspects = [replace(s, function=function_at(s.file, s.line) if s.line else s.function) for s in suspects]
+    timeline = site_timeline(capture, stacks, site_of=_site_namer(rules), top=params.top)
+    steadiness = _steadiness(timeline.times_ms, {s.site: s.bytes for s in timeline.sites})
+    suspects = [replace(s, **steadiness.get(f"{s.file}:{s.line}", {})) for s in suspects]
+    failures = failed_allocations(capture, stacks)
+    suspects = _failure_suspects(failures, pid, rules) + suspects
+    peak = high_water_mark(capture, stacks)
+    arenas = arena_growth(capture)
+    chart = _chart(ctx, pid, timeline.times_ms, timeline.sites)
+    flame = ctx.stage_dir("native") / f"flamegraph-{pid}.html"
+    flame.write_text(render_flamegraph_html(report.groups, title=f"Native memory still live, pid {pid}"))
+    return suspects, {
+        "pid": pid,
+        "role": "main" if pid == run.pid else "child",
+        "capture": str(path.relative_to(ctx.run_dir)),
+        "capture_bytes": path.stat().st_size,
+        "capture_state": capture.describe_cut(),
+        "events": len(capture.events),
+        "leak_cut": report.cut,
+        "leaked_bytes": report.bytes,
+        "leaked_blocks": report.count,
+        "interpreter_arena_bytes": report.interpreter_bytes,
+        "arenas": {"start": arenas.start_bytes, "end": arenas.end_bytes, "peak": arenas.peak_bytes},
+        "peak_bytes": peak.bytes,
+        "peak_ms": peak.time_ms,
+        "peak_top": [_group_row(g) for g in peak.groups[:5]],
+        "leaks_top": [_group_row(g) for g in report.groups[: params.top]],
+        "failed_allocations": len(failures),
+        "failures": [
+            {"size": f.size, "allocator": f.allocator, "frames": [fr.label() for fr in f.frames[:12]]}
+            for f in failures[:5]
+        ],
+        "chart": str(chart.relative_to(ctx.run_dir)) if chart else None,
+        "flamegraph": str(flame.relative_to(ctx.run_dir)),
+    }
+
+
+def _leaks_of_the_run(capture: Capture, stacks: dict[int, tuple[StackFrame, ...]]) -> LeakReport:
+    """What the target's code allocated and still held when it returned; else what was live at exit."""
+    marks = {m.label: m for m in capture.marks}
+    start, end = marks.get("target-start"), marks.get("target-end")
+    if start is None or end is None:
+        return leaks(capture, stacks)
+    groups = heap_diff(capture, stacks, start, end)
+    program = tuple(g for g in groups if not g.interpreter)
+    interp = [g for g in groups if g.interpreter]
+    return LeakReport(
+        cut="target-end",
+        cut_ms=end.time_ms,
+        groups=program,
+        bytes=sum(g.bytes for g in program),
+        count=sum(g.count for g in program),
+        interpreter_bytes=sum(g.bytes for g in interp),
+        interpreter_count=sum(g.count for g in interp),
+    )
+
+
+def _site_namer(rules: FrameRules) -> Callable[[tuple[StackFrame, ...]], str]:
+    def name(frames: tuple[StackFrame, ...]) -> str:
+        python = [f for f in frames if f.kind == "python"]
+        where = next((f for f in python if rules.is_user(f.file)), python[0] if python else None)
+        if where is not None:
+            return f"{where.file}:{where.line}"
+        return frames[0].function if frames else "<no stack>"
+
+    return name
+
+
+def _steadiness(times: Sequence[int], series: dict[str, Sequence[int]]) -> dict[str, dict[str, Any]]:
+    """For each site: in what share of the timeline's steps it grew, and its rate; a "steady" trend."""
+    out: dict[str, dict[str, Any]] = {}
+    for site, values in series.items():
+        first = next((i for i, v in enumerate(values) if v > 0), len(values))
+        steps = list(zip(values[first:], values[first + 1 :], strict=False))
+        if len(steps) < 4:
+            continue
+        grew = sum(1 for a, b in steps if b > a) / len(steps)
+        span_s = max((times[-1] - times[first]) / 1000, 1e-3)
+        out[site] = {
+            "grew_in": round(grew, 3),
+            "trend": "steady" if grew >= 0.5 and values[-1] >= max(values) * 0.9 else "one-off",
+            "rate_bytes_per_s": (values[-1] - values[first]) / span_s,
+        }
+    return out
+
+
+def _failure_suspects(failures: Sequence[Any], pid: int, rules: FrameRules) -> list[Suspect]:
+    """The line whose allocation failed: the one that hit the memory limit."""
+    out = []
+    for failure in sorted(failures, key=lambda f: -f.size)[:1]:
+        python = [f for f in failure.frames if f.kind == "python"]
+        where = next((f for f in python if rules.is_user(f.file)), python[0] if python else None)
+        if where is None:
+            continue
+        out.append(
+            Suspect(
+                file=where.file,
+                line=where.line,
+                function=function_at(where.file, where.line),
+                bytes=failure.size,
+                count=len(failures),
+                pid=pid,
+                stages=("native",),
+                visible_to_tracemalloc=True,
+                native_frames=native_part(failure.frames),
+                text=line_text(where.file, where.line),
+                trend="failed",
+            )
+        )
+    return out
+
+
+def _with_visibility(ctx: StageContext, suspects: list[Suspect]) -> list[Suspect]:
+    """Growth that the tracemalloc stage also measured is visible to it; growth it missed is native."""
+    tm = ctx.earlier.get("tracemalloc")
+    if tm is None or tm.status != "ok":
+        return suspects
+    seen: dict[tuple[str, int], int] = {}
+    for row in tm.data.get("growing", []):
+        key = (row["file"], row["line"])
+        seen[key] = max(seen.get(key, 0), int(row["growth_bytes"]))
+    for s in tm.suspects:
+        seen[(s.file, s.line)] = max(seen.get((s.file, s.line), 0), s.bytes)
+    out = []
+    for s in suspects:
+        if s.trend == "failed":
+            out.append(s)
+            continue
+        visible = seen.get((s.file, s.line), 0) >= VISIBLE_SHARE * s.bytes
+        out.append(replace(s, visible_to_tracemalloc=visible))
+    return out
+
+
+def _rank(suspects: list[Suspect]) -> list[Suspect]:
+    failed = [s for s in suspects if s.trend == "failed"]
+    rest = sorted((s for s in suspects if s.trend != "failed"), key=lambda s: (s.trend != "steady", -s.bytes))
+    return failed + rest
+
+
+def _group_row(group: StackGroup) -> dict[str, Any]:
+    return {
+        "bytes": group.bytes,
+        "count": group.count,
+        "interpreter": group.interpreter,
+        "frames": [f.label() for f in group.frames[:12]],
+    }
+
+
+def _chart(ctx: StageContext, pid: int, times_ms: Sequence[int], sites: Sequence[Any]) -> Path | None:
+    shown = [s for s in sites if s.site != ARENA_SITE][:5]
+    if not shown:
+        return None
+    times = [t / 1000 for t in times_ms]
+    lines = [Line(_short(s.site), times, s.bytes) for s in shown]
+    png, _ = line_chart(lines, ctx.run_dir / "images" / f"native-sites-{pid}", title="Live native bytes per site")
+    return png
+
+
+def _short(site: str) -> str:
+    head, _, line = site.rpartition(":")
+    return f"{Path(head).name}:{line}" if head and line.isdigit() else site

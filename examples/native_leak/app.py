@@ -14,7 +14,7 @@ import build
 
 sys.path.insert(0, build.ensure_built())
 
-import leakyext  # noqa: E402
+import leakyext
 
 
 def handle(request_id):

@@ -84,7 +84,10 @@ class NativeStage:
             except TrackerError as exc:
                 problems.append(str(exc))
                 continue
-            found, summary = _analyse(ctx, run, capture, path, self.params)
+            rules = rules_from_hello(run.hello(capture.pid) or run.hello())
+            found, summary = analyse_capture(
+                capture, path, rules=rules, out_dir=ctx.run_dir, top=self.params.top, main_pid=run.pid
+            )
             suspects += found
             per_process.append(summary)
         if not per_process:
@@ -112,36 +115,37 @@ class NativeStage:
         )
 
 
-def _analyse(
-    ctx: StageContext, run: TargetRun, capture: Capture, path: Path, params: NativeParams
+def analyse_capture(
+    capture: Capture, path: Path, *, rules: FrameRules, out_dir: Path, top: int = 10, main_pid: int | None = None
 ) -> tuple[list[Suspect], dict[str, Any]]:
+    """Suspects and a JSON-able summary of one capture; writes its chart and flamegraph under out_dir."""
     stacks = resolve_stacks(capture)
     pid = capture.pid
-    rules = rules_from_hello(run.hello(pid) or run.hello())
     report = _leaks_of_the_run(capture, stacks)
     suspects = suspects_from_leaks(
         report,
         pid=pid,
         is_user_file=rules.is_user,
-        limit=params.top * 2,
+        limit=top * 2,
         min_bytes=MIN_SUSPECT_BYTES,
         source_line=line_text,
     )
     suspects = [replace(s, function=function_at(s.file, s.line) if s.line else s.function) for s in suspects]
-    timeline = site_timeline(capture, stacks, site_of=_site_namer(rules), top=params.top)
+    timeline = site_timeline(capture, stacks, site_of=_site_namer(rules), top=top)
     steadiness = _steadiness(timeline.times_ms, {s.site: s.bytes for s in timeline.sites})
     suspects = [replace(s, **steadiness.get(f"{s.file}:{s.line}", {})) for s in suspects]
     failures = failed_allocations(capture, stacks)
     suspects = _failure_suspects(failures, pid, rules) + suspects
     peak = high_water_mark(capture, stacks)
     arenas = arena_growth(capture)
-    chart = _chart(ctx, pid, timeline.times_ms, timeline.sites)
-    flame = ctx.stage_dir("native") / f"flamegraph-{pid}.html"
+    chart = _chart(out_dir, pid, timeline.times_ms, timeline.sites)
+    flame = out_dir / "images" / f"native-flamegraph-{pid}.html"
+    flame.parent.mkdir(parents=True, exist_ok=True)
     flame.write_text(render_flamegraph_html(report.groups, title=f"Native memory still live, pid {pid}"))
     return suspects, {
         "pid": pid,
-        "role": "main" if pid == run.pid else "child",
-        "capture": str(path.relative_to(ctx.run_dir)),
+        "role": "child" if capture.header.forked_child or (main_pid and pid != main_pid) else "main",
+        "capture": _relative(path, out_dir),
         "capture_bytes": path.stat().st_size,
         "capture_state": capture.describe_cut(),
         "events": len(capture.events),
@@ -153,15 +157,22 @@ def _analyse(
         "peak_bytes": peak.bytes,
         "peak_ms": peak.time_ms,
         "peak_top": [_group_row(g) for g in peak.groups[:5]],
-        "leaks_top": [_group_row(g) for g in report.groups[: params.top]],
+        "leaks_top": [_group_row(g) for g in report.groups[:top]],
         "failed_allocations": len(failures),
         "failures": [
             {"size": f.size, "allocator": f.allocator, "frames": [fr.label() for fr in f.frames[:12]]}
             for f in failures[:5]
         ],
-        "chart": str(chart.relative_to(ctx.run_dir)) if chart else None,
-        "flamegraph": str(flame.relative_to(ctx.run_dir)),
+        "chart": _relative(chart, out_dir) if chart else None,
+        "flamegraph": _relative(flame, out_dir),
     }
+
+
+def _relative(path: Path, base: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(base.resolve()))
+    except ValueError:
+        return str(path)
 
 
 def _leaks_of_the_run(capture: Capture, stacks: dict[int, tuple[StackFrame, ...]]) -> LeakReport:
@@ -275,13 +286,13 @@ def _group_row(group: StackGroup) -> dict[str, Any]:
     }
 
 
-def _chart(ctx: StageContext, pid: int, times_ms: Sequence[int], sites: Sequence[Any]) -> Path | None:
+def _chart(out_dir: Path, pid: int, times_ms: Sequence[int], sites: Sequence[Any]) -> Path | None:
     shown = [s for s in sites if s.site != ARENA_SITE][:5]
     if not shown:
         return None
     times = [t / 1000 for t in times_ms]
     lines = [Line(_short(s.site), times, s.bytes) for s in shown]
-    png, _ = line_chart(lines, ctx.run_dir / "images" / f"native-sites-{pid}", title="Live native bytes per site")
+    png, _ = line_chart(lines, out_dir / "images" / f"native-sites-{pid}", title="Live native bytes per site")
     return png
 
 

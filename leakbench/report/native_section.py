@@ -1,0 +1,69 @@
+"""The report's section on the native tracker's findings (from the `native` stage's details)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from leakbench.report.document import Block, Code, Heading, Image, Para, Table, b, c, t
+from leakbench.units import human_bytes
+
+FRAMES_SHOWN = 4
+
+
+def native_blocks(details: Mapping[str, Mapping[str, Any]]) -> list[Block]:
+    stage = details.get("native")
+    if stage is None:
+        return []
+    blocks: list[Block] = [Heading(2, "Native allocations (leakbench's tracker)")]
+    if stage.get("status") != "ok":
+        blocks.append(Para((t(f"The native stage did not complete: {stage.get('message', '')}"),)))
+        return blocks
+    for proc in stage.get("data", {}).get("processes", []):
+        blocks += _process_blocks(proc)
+    return blocks
+
+
+def _process_blocks(p: Mapping[str, Any]) -> list[Block]:
+    blocks: list[Block] = []
+    cut = "when its code returned" if p["leak_cut"] == "target-end" else f"at {p['leak_cut']}"
+    blocks.append(
+        Para(
+            (
+                b(f"pid {p['pid']} ({p['role']})"),
+                t(
+                    f": {p['events']:,} allocation events; {human_bytes(p['leaked_bytes'])} in "
+                    f"{p['leaked_blocks']:,} blocks allocated by the target and still live {cut}; the interpreter's "
+                    f"own arenas held {human_bytes(p['interpreter_arena_bytes'])} more (small Python objects, "
+                    f"counted apart). Peak: {human_bytes(p['peak_bytes'])} at {p['peak_ms'] / 1000:.1f} s. "
+                    f"Capture {p['capture_state']}."
+                ),
+            )
+        )
+    )
+    if p.get("failed_allocations"):
+        first = p["failures"][0]
+        blocks.append(
+            Para(
+                (
+                    b(f"{p['failed_allocations']} allocation(s) failed for lack of memory"),
+                    t(f"; the largest asked {human_bytes(first['size'])} through {first['allocator']}:"),
+                )
+            )
+        )
+        blocks.append(Code("\n".join(first["frames"])))
+    rows = []
+    for g in p.get("leaks_top", [])[:8]:
+        rows.append(
+            (
+                (t(human_bytes(g["bytes"])),),
+                (t(f"{g['count']:,}"),),
+                (c(" ← ".join(g["frames"][:FRAMES_SHOWN])),),
+            )
+        )
+    if rows:
+        blocks.append(Table(("still live", "blocks", "stack (innermost first)"), tuple(rows)))
+    if p.get("chart"):
+        blocks.append(Image(p["chart"], "live native bytes per site"))
+    blocks.append(Para((t("Flame graph of the memory still live: "), c(p["flamegraph"]))))
+    return blocks

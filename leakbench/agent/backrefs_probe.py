@@ -73,7 +73,7 @@ def _key_text(key):
 class BackrefsProbe:
     def __init__(self, agent, options):
         self.agent = agent
-        self.interval = float(options.get("interval", 2.0))
+        self.interval = float(options.get("interval", 1.0))
         self.max_depth = int(options.get("max_depth", 12))
         self.requested = [str(t) for t in options.get("types", [])]
         self.samples = int(options.get("samples", 5))
@@ -109,6 +109,8 @@ class BackrefsProbe:
         self.last_chase = 0.0
         self.at_done = False
         self.results = {}  # type key -> the latest chase result for it
+        self.strength = {}  # type key -> status of that result
+        self._user = {}  # type key -> defined in the program's own code
         self._holders = {}  # id -> growing container, during one checkpoint only
         self.untracked = set()  # requested types the collector does not track: found through referents
 
@@ -154,6 +156,7 @@ class BackrefsProbe:
         now = time.time()
         first = self.baseline is None
         importing = len(sys.modules) != self.modules
+        user = {k for k, tp in types_of.items() if self._user_type(k, tp)}
         if first:
             self.baseline = {k: v[0] for k, v in by_key.items()}
             self.base_ids = ids
@@ -161,7 +164,7 @@ class BackrefsProbe:
             self.intervals += 1
             for key, (n, _) in by_key.items():
                 delta = n - self.prev_counts.get(key, 0)
-                if importing:
+                if importing and key not in user:
                     # What an import makes (functions, classes, tables) is not growth: move the baseline.
                     self.baseline[key] = self.baseline.get(key, 0) + delta
                 elif delta > 0:
@@ -185,7 +188,7 @@ class BackrefsProbe:
         growing = self._growing_containers(objs, lengths)
         path = os.path.join(self.agent.artifact_dir(), f"backrefs-counts-{self.index:04d}.json")
         # dumps, not dump: the one-shot C encoder leaves no closures behind to be counted as growth
-        text = json.dumps({"types": by_key, "containers": growing})
+        text = json.dumps({"types": by_key, "containers": growing, "user_types": sorted(user)})
         with open(path, "w") as handle:
             handle.write(text)
         del text
@@ -199,6 +202,7 @@ class BackrefsProbe:
             cost_s=round(count_cost, 4),
             gc_enabled=gc.isenabled(),
             gc_garbage=len(gc.garbage),
+            modules=len(sys.modules),
         )
         self.index += 1
         self.prev_counts = {k: v[0] for k, v in by_key.items()}
@@ -209,6 +213,16 @@ class BackrefsProbe:
         del objs
         # Counting walks the whole heap: space the checkpoints so they cost at most a fifth of the run.
         self.next_at = time.time() + max(self.interval, 4 * (time.perf_counter() - began))
+
+    def _user_type(self, key, tp):
+        """A class defined in the program's own code (not the standard library, not site-packages)."""
+        known = self._user.get(key)
+        if known is None:
+            module = sys.modules.get(getattr(tp, "__module__", "") or "")
+            path = getattr(module, "__file__", None) or ""
+            known = bool(path) and not path.startswith(self.library) and not self.agent.is_own_file(path)
+            self._user[key] = known
+        return known
 
     def _own_ids(self):
         """This probe's and the agent's own containers, never counted as the target's growth."""
@@ -241,7 +255,9 @@ class BackrefsProbe:
         wanted = {
             cid: g
             for cid, g in wanted.items()
-            if g >= self.min_growth and (seen[cid] < 3 or 2 * self.len_grew.get(cid, 0) >= seen[cid])
+            # grew since it was first seen, and in at least half of the intervals since (a list made
+            # whole in one go, like a function's result, is not a growing container)
+            if g >= self.min_growth and self.len_grew.get(cid, 0) >= 1 and 2 * self.len_grew.get(cid, 0) >= seen[cid]
         }
         modules = {id(getattr(m, "__dict__", None)) for m in list(sys.modules.values())} | {id(sys.modules)}
         for cid in modules:
@@ -875,7 +891,10 @@ class BackrefsProbe:
             }
         return {
             "status": "native",
-            "root": {"kind": "native", "words": "no Python object: referenced only from native code"},
+            "root": {
+                "kind": "native",
+                "words": "no Python object refers to it: native code, or a running function's evaluation stack",
+            },
             "chain": [f"(native code) → {_type_key(type(sample))}"],
             "steps": [],
         }
@@ -945,6 +964,10 @@ class BackrefsProbe:
         return "\n".join(lines) + "\n"
 
     def _save(self, result):
+        strong = ("rooted", "cycle")
+        if result["status"] not in strong and self.strength.get(result["type"]) in strong:
+            return  # a chain found earlier, while the objects were reachable, says more than "no root" now
+        self.strength[result["type"]] = result["status"]
         name = "".join(ch if ch.isalnum() else "_" for ch in result["type"])
         folder = self.agent.artifact_dir()
         dot_path = os.path.join(folder, f"backrefs-{name}.dot")

@@ -15,7 +15,7 @@ from typing import Any
 CONTAINER_TYPES = frozenset({"list", "dict", "set", "collections.deque", "collections.OrderedDict"})
 LISTENER_WORDS = re.compile(r"listen|callback|subscri|observer|handler|hook|signal|slot|receiver|on_", re.IGNORECASE)
 CACHE_WORDS = re.compile(r"cache|memo|registry|seen|lookup", re.IGNORECASE)
-BIG_OBJECT_BYTES = 1024
+BIG_OBJECT_BYTES = 512
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +24,8 @@ class Checkpoint:
 
     t: float
     counts: Mapping[str, tuple[int, int]]
+    modules: int = 0  # len(sys.modules): an interval in which it changed was spent importing
+    user_types: frozenset[str] = frozenset()  # classes of the program's own code: never import growth
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,31 +48,38 @@ def rank_growth(series: Sequence[Checkpoint], min_growth: int = 1) -> list[TypeG
     """Types ranked by how much they grew (objgraph.growth over the whole series), most bytes first.
 
     Growth is measured to the highest count reached, not only to the last checkpoint: objects held by a
-    thread or a running frame are gone at the end, and that is exactly the case worth seeing.
+    thread or a running frame are gone at the end, and that is exactly the case worth seeing. What an
+    interval spent importing made (functions, classes, module tables) is not counted as growth.
     """
     if len(series) < 2:
         return []
-    first = series[0].counts
+    importing = [b.modules != a.modules for a, b in pairwise(series)]
+    calm = importing.count(False) or 1
     keys = {k for cp in series for k in cp.counts}
     out = []
-    intervals = len(series) - 1
     for key in keys:
-        counts = [cp.counts.get(key, (0, 0)) for cp in series]
-        start_n, start_b = first.get(key, (0, 0))
-        peak_index = max(range(len(counts)), key=lambda i: counts[i][0])
-        growth = counts[peak_index][0] - start_n
+        raw = [cp.counts.get(key, (0, 0)) for cp in series]
+        counts, sizes = [raw[0][0]], [raw[0][1]]
+        rises = 0
+        for (a, b), imported in zip(pairwise(raw), importing, strict=True):
+            own = key in series[-1].user_types
+            dn, db = (0, 0) if imported and not own else (b[0] - a[0], b[1] - a[1])
+            rises += dn > 0
+            counts.append(counts[-1] + dn)
+            sizes.append(sizes[-1] + db)
+        peak = max(range(len(counts)), key=lambda i: counts[i])
+        growth = counts[peak] - counts[0]
         if growth < min_growth:
             continue
-        rises = sum(1 for a, b in pairwise(counts) if b[0] > a[0])
         out.append(
             TypeGrowth(
                 type=key,
-                first=start_n,
-                last=counts[-1][0],
-                peak=counts[peak_index][0],
+                first=raw[0][0],
+                last=raw[-1][0],
+                peak=raw[peak][0],
                 count_growth=growth,
-                bytes_growth=max(counts[peak_index][1] - start_b, 0),
-                grew_in=rises / intervals,
+                bytes_growth=max(sizes[peak] - sizes[0], 0),
+                grew_in=rises / calm,
             )
         )
     out.sort(key=lambda g: (g.bytes_growth, g.count_growth), reverse=True)
@@ -196,7 +205,7 @@ def recognise(facts: ChainFacts) -> Finding:
         )
     # An index of whole objects: dict → list/set → a user object that owns more than an id would.
     if (
-        _is_user_type(facts.retained_type)
+        (_is_user_type(facts.retained_type) or facts.retained_type in ("str", "bytes", "bytearray"))
         and facts.bytes_per_object >= BIG_OBJECT_BYTES
         and len(kinds) >= 2
         and kinds[-2] in CONTAINER_TYPES

@@ -26,10 +26,12 @@ err_console = Console(stderr=True)
 
 
 def _register() -> None:
-    from leakbench.cli import investigate, report
+    from leakbench.cli import backrefs, investigate, native, report
 
     investigate.register(app)
     report.register(app)
+    backrefs.register(app)
+    native.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:

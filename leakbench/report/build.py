@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from leakbench.report.document import Block, Bullets, Code, Heading, Image, Para, Table, b, c, t
+from leakbench.report.native_section import native_blocks
 from leakbench.units import human_bytes, human_duration, human_rate
 
 TRACEBACKS_SHOWN = 3
@@ -43,6 +44,8 @@ def build_blocks(evidence: Mapping[str, Any], details: Mapping[str, Mapping[str,
     blocks += _headline(evidence)
     blocks += _memory_section(evidence, details)
     blocks += _growing_section(evidence, details)
+    blocks += native_blocks(details)
+    blocks += _retention_section(evidence, details)
     blocks += _ending_section(evidence)
     blocks += _stages_section(evidence)
     blocks += _reproduce_section(evidence)
@@ -178,6 +181,64 @@ def _growing_section(evidence: Mapping[str, Any], details: Mapping[str, Mapping[
                 ),
             )
         )
+    return blocks
+
+
+def _retention_section(evidence: Mapping[str, Any], details: Mapping[str, Mapping[str, Any]]) -> list[Block]:
+    br = details.get("backrefs", {})
+    data = br.get("data", {})
+    blocks: list[Block] = [Heading(2, "What keeps the growing objects alive (backrefs)")]
+    if br.get("status") != "ok":
+        blocks.append(Para((t(f"The backrefs stage did not run: {br.get('message', 'not in this playbook')}."),)))
+        return blocks
+    blocks.append(
+        Para(
+            (
+                t(
+                    f"{data.get('checkpoints', 0)} counts of the objects the garbage collector tracks, one every "
+                    f"~{data.get('interval', 1.0):g} s (at most {data.get('counting_cost_s', 0):.2f} s each), "
+                    "without collecting first; then, for the types that grew, objects made during the run were "
+                    "sampled and followed back to a root."
+                ),
+            )
+        )
+    )
+    rows = tuple(
+        (
+            (c(g["type"]),),
+            (t(str(g["pid"])),),
+            (t(f"{g['first']} → {g['peak']}" + (f" → {g['last']}" if g["last"] != g["peak"] else "")),),
+            (t(f"+{g['count_growth']}"),),
+            (t("+" + human_bytes(g["bytes_growth"])),),
+            (t(f"{g['grew_in']:.0%}" + (" (freed at the end)" if g.get("freed_at_end") else "")),),
+        )
+        for g in data.get("growing", [])[:10]
+    )
+    if rows:
+        blocks.append(Table(("type", "pid", "count", "growth", "est. bytes", "grew in"), rows))
+    chains = data.get("chains", [])
+    if not chains:
+        blocks.append(Para((t("No type grew enough to follow."),)))
+    for ch in chains:
+        blocks.append(Heading(3, f"{ch['type']} (pid {ch['pid']}, {ch['role']})"))
+        blocks.append(
+            Para(
+                (
+                    t(f"+{ch['count_growth']} objects (~{human_bytes(ch['bytes_growth'])}), kept alive by "),
+                    b(ch["root"]),
+                    t(f"; chain of one of {ch['samples']} sampled objects, taken {ch['taken_at']:g} s into the run."),
+                )
+            )
+        )
+        blocks.append(Code("\n  → ".join(ch["chain"])))
+        blocks.append(Para((t("Pattern: "), b(ch["pattern"]), t(". Usual fix: " + ch["fix"] + "."))))
+        if ch.get("graph"):
+            blocks.append(Image(ch["graph"], f"references to {ch['type']}"))
+        elif ch.get("graph_problem"):
+            spans = [t("No image: " + ch["graph_problem"])]
+            if ch.get("dot"):
+                spans += [t(" The Graphviz source is "), c(ch["dot"]), t(".")]
+            blocks.append(Para(tuple(spans)))
     return blocks
 
 

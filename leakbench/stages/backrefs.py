@@ -19,7 +19,7 @@ GROWING_SHOWN = 10
 
 @dataclass(frozen=True, slots=True)
 class BackrefsParams:
-    interval: float = 2.0  # seconds between type counts (stretched when counting the heap is slow)
+    interval: float = 1.0  # seconds between type counts (stretched when counting the heap is slow)
     max_depth: int = 12  # references followed up from a sampled object before giving up on finding a root
     types: tuple[str, ...] = ()  # types to follow (`list`, `mymod.MyClass`); empty: the ones that grow most
     samples: int = 5  # objects sampled per type
@@ -81,9 +81,11 @@ class BackrefsStage:
         costs: list[float] = []
         for pid in sorted(run.events):
             for e in run.events_of("backrefs-counts", pid):
-                counts = _load_counts(Path(e["path"]))
-                if counts is not None:
-                    series.setdefault(pid, []).append(Checkpoint(e["taken_at"] - run.started_at, counts))
+                loaded = _load_counts(Path(e["path"]))
+                if loaded is not None:
+                    t = e["taken_at"] - run.started_at
+                    counts, user = loaded
+                    series.setdefault(pid, []).append(Checkpoint(t, counts, int(e.get("modules", 0)), user))
                     costs.append(float(e.get("cost_s", 0.0)))
         if not series:
             return StageReport(self.kind, "failed", "the target left no backrefs checkpoint")
@@ -93,7 +95,7 @@ class BackrefsStage:
         unknown = [
             name
             for name in self.params.types
-            if not any(type_matches(name, k) for s in series.values() for cp in s for k in cp.counts)
+            if not any(type_matches(name, k) for ps in series.values() for cp in ps for k in cp.counts)
             and not any(type_matches(name, r["type"]) for _, r in results)
         ]
         data: dict[str, Any] = {
@@ -201,12 +203,13 @@ class BackrefsStage:
         return retention, chains
 
 
-def _load_counts(path: Path) -> dict[str, tuple[int, int]] | None:
+def _load_counts(path: Path) -> tuple[dict[str, tuple[int, int]], frozenset[str]] | None:
     try:
         raw = json.loads(path.read_text())
     except (OSError, ValueError):  # a checkpoint cut short when the target was killed
         return None
-    return {str(k): (int(v[0]), int(v[1])) for k, v in raw.get("types", {}).items()}
+    counts = {str(k): (int(v[0]), int(v[1])) for k, v in raw.get("types", {}).items()}
+    return counts, frozenset(str(k) for k in raw.get("user_types", []))
 
 
 def _growth_row(pid: int, g: TypeGrowth) -> dict[str, Any]:

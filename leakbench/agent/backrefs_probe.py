@@ -332,13 +332,15 @@ class BackrefsProbe:
         at_due = self.at is not None and not self.at_done and (final or now - self.started >= self.at)
         if self.at is not None and not at_due:
             return []  # with --at, the chains are taken at that moment only
-        if self.intervals < 1 or not (final or at_due or now - self.last_chase >= self.chase_every):
+        if self.intervals < 1:
             return []
-        if self.requested:
+        if self.requested:  # one type the user asked for: worth following at every checkpoint
             for name in self.requested:
                 if not self._match(name, by_key) and name not in self.untracked:
                     self.untracked.add(name)  # maybe a type the collector does not track: count it next time
             return [m for m in (self._match(n, by_key) for n in self.requested) if m]
+        if not (final or at_due or now - self.last_chase >= self.chase_every):
+            return []
         base = self.baseline or {}
         ranked = []
         for key, (n, size) in by_key.items():
@@ -369,6 +371,7 @@ class BackrefsProbe:
     # -- the search -----------------------------------------------------------------------------------------
     def chase(self, keys, objs, types_of, growing, reason, now):
         began = time.perf_counter()
+        final = reason.startswith("final") or self.at is not None
         if self.at is not None:
             self.at_done = True
         self.last_chase = now
@@ -401,7 +404,8 @@ class BackrefsProbe:
             if not picked and containers:
                 picked = [self._holders[containers[0]["id"]]]
                 mode = "container"
-            if not picked and _matches(self.untracked, key):
+            if not picked and _matches(self.untracked, key) and final and key not in self.strength:
+                # Nothing held them in a growing container at any checkpoint: any object of the type will do.
                 picked = self._find_untracked(key, objs)
             if not picked:
                 continue

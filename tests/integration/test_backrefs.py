@@ -1,0 +1,129 @@
+"""What keeps growing objects alive: the chain from a root, named edge by edge, on real leaky targets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import EXAMPLES, leakbench
+
+pytestmark = pytest.mark.integration
+
+TARGETS = Path(__file__).resolve().parent / "targets"
+
+
+def _chains(out: Path) -> list[dict[str, object]]:
+    import json
+
+    return list(json.loads((out / "stages" / "backrefs.json").read_text())["data"]["chains"])
+
+
+def test_buffer_example_is_kept_by_the_module_level_buffer(tmp_path: Path) -> None:
+    # given the seed-002 request loop, when investigated with the quick playbook
+    out = tmp_path / "run"
+    result = leakbench(
+        "investigate", "--playbook", "quick", "--out", str(out), str(EXAMPLES / "buffer_leak/app.py"), "600"
+    )
+    assert result.code == 0, result.stderr
+    # then the first retention entry names the module global `buffer` and the arrays it holds
+    top = result.evidence()["retention"][0]
+    assert top["root"] == "module global data_pipeline.buffer"
+    assert top["chain"][:2] == ["module data_pipeline", ".buffer (list)"]
+    assert top["chain"][-1].endswith("(numpy.ndarray)")
+    assert top["pattern"] == "an unbounded module-level container"
+    assert top["count_growth"] > 1000
+    # and the graph was rendered by dot and embedded in the report
+    assert top["graph"] and (out / top["graph"]).is_file() and (out / top["graph"]).with_suffix(".svg").is_file()
+    report = (out / "report.md").read_text()
+    assert "## What keeps the growing objects alive (backrefs)" in report
+    assert f"![references to numpy.ndarray]({top['graph']})" in report
+    assert "Kept alive by: **module global data_pipeline.buffer**" in report
+
+
+def test_word_index_is_a_local_of_main_in_the_main_thread(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    result = leakbench("backrefs", "--type", "str", "--out", str(out), str(EXAMPLES / "word_frequency.py"))
+    assert result.code == 0, result.stderr
+    top = result.evidence()["retention"][0]
+    assert top["root"] == "local variable word_index of main() in the main thread"
+    assert top["chain"][:2] == ["main() frame in the main thread", "(local word_index) (dict)"]
+    assert top["chain"][2].startswith("['w") and top["chain"][2].endswith("(list)")
+    assert top["pattern"] == "whole objects stored where an id would do"
+    assert "kept alive by local variable word_index of main() in the main thread" in result.stdout
+
+
+def test_listener_left_subscribed_is_traced_to_the_module_level_bus(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    result = leakbench("backrefs", "--type", "View", "--out", str(out), str(TARGETS / "listener/app.py"))
+    assert result.code == 0, result.stderr
+    top = result.evidence()["retention"][0]
+    assert top["type"] == "__main__.View"
+    assert top["root"] == "module global events.bus"
+    assert top["chain"][:3] == ["module events", ".bus (events.EventBus)", ".listeners (list)"]
+    assert top["chain"][-2:][1] == ".__self__ (__main__.View)"
+    assert top["pattern"] == "a listener/callback registry never unsubscribed"
+
+
+def test_lru_cache_on_a_method_is_traced_to_the_cache(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    result = leakbench("backrefs", "--type", "PriceService", "--out", str(out), str(TARGETS / "lru_method.py"))
+    assert result.code == 0, result.stderr
+    top = result.evidence()["retention"][0]
+    assert top["root"] == "cache of functools.lru_cache on __main__.PriceService.price"
+    assert top["chain"][-1] == "[0] (__main__.PriceService)"
+    assert top["pattern"] == "lru_cache on a method holding self"
+
+
+def test_cycles_with_gc_disabled_are_uncollected_cycles(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    result = leakbench("backrefs", "--type", "Node", "--out", str(out), str(TARGETS / "gc_cycles.py"))
+    assert result.code == 0, result.stderr
+    top = result.evidence()["retention"][0]
+    assert "garbage in reference cycles" in top["root"] and "gc is disabled" in top["root"]
+    assert top["chain"][1:] == [
+        ".children (list)",
+        "[0] (__main__.Node)",
+        ".parent (__main__.Node) — back to the first",
+    ]
+    assert top["pattern"] == "uncollected reference cycles"
+
+
+def test_leak_held_by_a_thread_is_caught_while_the_thread_runs(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    result = leakbench("backrefs", "--type", "Record", "--out", str(out), str(TARGETS / "thread_leak.py"))
+    assert result.code == 0, result.stderr
+    top = result.evidence()["retention"][0]
+    assert top["root"] == "local variable records of collect() in thread 'collector'"
+    assert top["chain"][1] == "(local records) (list)"
+
+
+def test_forked_child_reports_its_own_pid(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    result = leakbench("backrefs", "--type", "Job", "--out", str(out), str(TARGETS / "fork_leak.py"))
+    assert result.code == 0, result.stderr
+    evidence = result.evidence()
+    top = evidence["retention"][0]
+    main_pid = next(p["pid"] for p in evidence["processes"] if p["role"] == "main")
+    assert top["pid"] != main_pid
+    assert top["root"] == "module global __main__.history"
+    chain = _chains(out)[0]
+    assert chain["role"] == "child" and chain["pid"] == top["pid"]
+
+
+def test_unknown_type_names_the_types_that_grew(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    result = leakbench("backrefs", "--type", "NoSuchThing", "--out", str(out), str(TARGETS / "gc_cycles.py"))
+    assert result.code == 2
+    assert "--type NoSuchThing: no object of that type existed in the target" in result.stderr
+    assert "types that grew: " in result.stderr and "__main__.Node" in result.stderr
+
+
+def test_at_takes_the_chains_at_that_moment_and_stops(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    result = leakbench("backrefs", "--type", "View", "--at", "1.5", "--out", str(out), str(TARGETS / "listener/app.py"))
+    assert result.code == 0, result.stderr
+    chain = _chains(out)[0]
+    assert 1.5 <= float(str(chain["taken_at"])) < 3.5
+    assert result.evidence()["target"]["exit"]["stopped_by"] == "chains taken"
+    assert chain["root"] == "module global events.bus"

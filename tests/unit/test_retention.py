@@ -1,0 +1,114 @@
+"""Growth ranking and leak-pattern recognition on recorded chains; graph rendering with and without dot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from leakbench.analysis.retention import ChainFacts, Checkpoint, Step, facts_from, rank_growth, recognise
+from leakbench.report import graphs
+
+
+def _cp(t: float, modules: int, user: frozenset[str] = frozenset(), **counts: int) -> Checkpoint:
+    return Checkpoint(t, {k.replace("__", "."): (n, n * 100) for k, n in counts.items()}, modules, user)
+
+
+def test_growth_is_ranked_by_bytes_and_import_intervals_do_not_count() -> None:
+    series = [
+        _cp(0, 10, function=100, dict=50),
+        _cp(1, 30, function=2100, dict=450),  # an import: thousands of functions, not a leak
+        _cp(2, 30, function=2100, dict=650),
+        _cp(3, 30, function=2100, dict=850),
+    ]
+    rows = rank_growth(series, min_growth=50)
+    assert [(g.type, g.count_growth, g.bytes_growth) for g in rows] == [("dict", 400, 40000)]
+    assert rows[0].grew_in == 1.0
+
+
+def test_user_classes_grow_even_while_importing() -> None:
+    user = frozenset({"app.Record"})
+    series = [_cp(0, 10, user), _cp(1, 20, user, app__Record=300), _cp(2, 20, user, app__Record=600)]
+    (row,) = rank_growth(series, min_growth=50)
+    assert (row.type, row.count_growth) == ("app.Record", 600)
+
+
+def test_growth_is_measured_to_the_peak_when_a_thread_freed_it_at_the_end() -> None:
+    series = [_cp(0, 5, Rec=0), _cp(1, 5, Rec=500), _cp(2, 5, Rec=900), _cp(3, 5, Rec=0)]
+    (row,) = rank_growth(series)
+    assert (row.count_growth, row.peak, row.last, row.freed_at_end) == (900, 900, 0, True)
+
+
+def _facts(kind: str, *steps: tuple[str, str], retained: str = "app.Thing", each: float = 100.0, **info: object):
+    return ChainFacts(retained, kind, tuple(Step(e, t) for e, t in steps), each, info)
+
+
+@pytest.mark.parametrize(
+    ("facts", "pattern"),
+    [
+        (_facts("module-global", (".buffer", "list"), ("[15999]", "numpy.ndarray")),
+         "an unbounded module-level container"),
+        (_facts("class-attribute", (".registry", "dict"), ("['k']", "app.Thing")), "cache without eviction"),
+        (_facts("lru-cache", ("(cache)", "dict"), ("(key)", "tuple"), ("[0]", "app.Service"), first_argument="self"),
+         "lru_cache on a method holding self"),
+        (_facts("lru-cache", ("(cache)", "dict"), first_argument="key", maxsize=None), "cache without eviction"),
+        (_facts("module-global", (".bus", "app.Bus"), (".listeners", "list"), ("[3]", "method"),
+                (".__self__", "app.View")),
+         "a listener/callback registry never unsubscribed"),
+        (_facts("module-global", (".errors", "list"), ("[0]", "ValueError"), (".__traceback__", "traceback")),
+         "stored exceptions keeping tracebacks and frames alive"),
+        (_facts("thread-local", (".records (in one thread)", "list")), "a thread-local in long-lived threads"),
+        (_facts("logger", (".handlers", "list"), ("[9]", "logging.StreamHandler")), "handlers added per call"),
+        (_facts("frame-local", ("(local word_index)", "dict"), ("['w1']", "list"), ("[3]", "str"), retained="str",
+                each=1100.0), "whole objects stored where an id would do"),
+        (_facts("cycle", (".children", "list"), ("[0]", "app.Node"), (".parent", "app.Node"), gc_enabled=False),
+         "uncollected reference cycles"),
+    ],
+)  # fmt: skip
+def test_each_chain_names_its_pattern(facts: ChainFacts, pattern: str) -> None:
+    finding = recognise(facts)
+    assert finding.pattern == pattern
+    assert finding.fix
+
+
+def test_disabled_collector_is_named_in_the_fix() -> None:
+    assert "gc.disable()" in recognise(_facts("cycle", gc_enabled=False)).fix
+
+
+def test_probe_result_becomes_facts_with_the_container_element_as_last_step() -> None:
+    result = {
+        "type": "numpy.ndarray",
+        "mode": "container",
+        "count_growth": 100,
+        "bytes_growth": 100_000,
+        "root": {"kind": "module-global", "words": "module global m.buffer", "module": "m"},
+        "steps": [{"edge": ".buffer", "type": "list", "repr": "list of 100"}],
+    }
+    facts = facts_from(result)
+    assert facts.steps[-1] == Step("[…]", "numpy.ndarray")
+    assert facts.bytes_per_object == 1000.0
+    assert facts.root_info == {"module": "m"}
+
+
+DOT = 'digraph g { a [label="module m"]; b [label="list"]; a -> b [label=".buffer"]; }\n'
+
+
+def test_graph_is_rendered_to_svg_and_png_by_dot(tmp_path: Path) -> None:
+    if graphs.find_dot() is None:
+        pytest.skip("Graphviz dot is not installed")
+    rendered = graphs.render_dot(DOT, tmp_path / "images" / "g")
+    assert rendered.problem is None
+    assert rendered.svg is not None and rendered.svg.read_text().lstrip().startswith("<?xml")
+    assert rendered.png is not None and rendered.png.read_bytes()[:4] == b"\x89PNG"
+    assert rendered.image == rendered.png
+
+
+def test_without_dot_the_source_is_kept_and_the_hint_says_how_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(graphs.shutil, "which", lambda _name: None)
+    rendered = graphs.render_dot(DOT, tmp_path / "g")
+    assert rendered.image is None
+    assert rendered.dot.read_text() == DOT
+    assert rendered.problem is not None
+    assert "install Graphviz" in rendered.problem and "apt install graphviz" in rendered.problem

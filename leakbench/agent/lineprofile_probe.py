@@ -1,0 +1,345 @@
+"""Probe: memory_profiler's line-by-line table for one function, recorded only while that function runs.
+
+The function is found without touching the target's source: a `sys.settrace` hook looks at each new frame's
+code object (a cheap name comparison first) and adopts the one whose qualified name and file (or module)
+match, together with the code objects nested in it (comprehensions, lambdas, inner functions), as
+memory_profiler's CodeMap does. Functions defined in `__main__` are found the same way, once the script runs.
+
+Only frames of that code get line events. Between two consecutive events the memory reading moves by what
+the line that just ran allocated and freed, callees included; that difference is charged to the line, so the
+increments of a table add up to what the calls kept (memory_profiler compares with the largest reading ever
+seen at the previous line instead, which misplaces increments once memory goes down). A recursive call's
+own lines are charged to themselves, not again to the line that made the call.
+
+Readings: `tracemalloc` (the traced Python heap, numpy's buffers included; exact, unaffected by the
+allocator's reuse of pages) or `psutil` (RSS through memory_profiler's psutil; also sees memory that C code
+allocates behind Python's back, but moves only when pages are touched or returned, so small allocations land
+on whichever line touches a new page).
+
+After `calls` completed calls of the function (outermost calls: a recursion counts once) the probe writes the
+table and ends the target with SystemExit in its main thread; from another thread it asks the launcher to stop
+it. When the launcher stops the target first (the budget), the probe writes what it has.
+
+Stdlib only at import; memory_profiler is loaded from the path the launcher passes (a private module name,
+so the target's own copy, if any, is left alone).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import opcode
+import os
+import sys
+import threading
+
+YIELD_VALUE = opcode.opmap.get("YIELD_VALUE", -1)
+SUSPENDING = 0x20 | 0x80 | 0x200  # CO_GENERATOR | CO_COROUTINE | CO_ASYNC_GENERATOR
+MIB = float(1 << 20)
+
+
+def _load_memory_profiler(path):
+    spec = importlib.util.spec_from_file_location("_leakbench_memory_profiler", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _nested_codes(code):
+    yield code
+    for const in code.co_consts:
+        if hasattr(const, "co_code"):
+            yield from _nested_codes(const)
+
+
+class _Idle:
+    """What start() returns when the probe cannot work: the target runs undisturbed."""
+
+
+class LineProfileProbe:
+    def __init__(self, agent, options):
+        self.agent = agent
+        self.qualname = str(options["qualname"])
+        self.name = self.qualname.rpartition(".")[2]
+        self.file = os.path.realpath(options["file"]) if options.get("file") else None
+        self.module = options.get("module") or None
+        self.calls_wanted = max(1, int(options.get("calls", 50)))
+        self.follow_library = bool(options.get("follow_library", True))
+        self.backend = options.get("backend", "tracemalloc")
+        self.mp = _load_memory_profiler(options["memory_profiler"])
+        if self.backend == "psutil":
+            rss = self.mp.psutil.Process(os.getpid()).memory_info
+            self.read = lambda: rss()[0]
+        else:
+            import tracemalloc
+
+            if not tracemalloc.is_tracing():
+                tracemalloc.start(1)
+            traced = tracemalloc.get_traced_memory
+            self.read = lambda: traced()[0]
+        self._lock = threading.Lock()
+        self._reset()
+        self.active = True
+        sys.settrace(self._global)
+        threading.settrace(self._global)
+
+    def _reset(self):
+        self.codes = {}  # code object -> the adopted top-level code it belongs to
+        self.tables = {}  # top-level code -> {line: [increment, max reading, occurrences]}
+        self.callers = {}  # a library function's code -> the user's code profiled in its place
+        self.saved = {}  # profiled frame -> the row that was running when it was entered
+        self.current = None  # the row of the line running now, or None outside the function
+        self.last = 0
+        self.depth = 0
+        self.started = 0
+        self.completed = 0
+        self.thread = None
+        self.written = False
+        self.exit_requested = False
+        self._real = {}
+        self._library = None
+
+    # -- finding the function --------------------------------------------------------------------------
+    def _realpath(self, filename):
+        found = self._real.get(filename)
+        if found is None:
+            found = self._real[filename] = os.path.realpath(filename)
+        return found
+
+    def _matches(self, frame):
+        code = frame.f_code
+        qualname = getattr(code, "co_qualname", None)  # Python 3.11+; older ones compare the name only
+        if qualname is not None and qualname != self.qualname:
+            return False
+        if self.file and self._realpath(code.co_filename) == self.file:
+            return True
+        if self.module and frame.f_globals.get("__name__") == self.module:
+            return True
+        return not self.file and not self.module
+
+    def _is_library(self, filename):
+        if self._library is None:
+            import sysconfig
+
+            paths = sysconfig.get_paths()
+            found = {paths[k] for k in ("stdlib", "platstdlib", "purelib", "platlib") if k in paths}
+            self._library = tuple(os.path.realpath(p) + os.sep for p in found)
+        return filename.startswith("<") or self._realpath(filename).startswith(self._library)
+
+    def _adopt(self, code, via=None):
+        for sub in _nested_codes(code):
+            self.codes.setdefault(sub, code)
+        self.tables[code] = {}
+        self.agent.emit(
+            "line-profile-found",
+            file=code.co_filename,
+            line=code.co_firstlineno,
+            qualname=getattr(code, "co_qualname", code.co_name),
+            via=via,
+        )
+
+    def _user_caller(self, frame):
+        """The innermost frame of the target's own code below a library function's frame."""
+        caller = frame.f_back
+        while caller is not None:
+            filename = caller.f_code.co_filename
+            if not self._is_library(filename) and not self.agent.is_own_file(filename):
+                return caller
+            caller = caller.f_back
+        return None
+
+    # -- tracing ---------------------------------------------------------------------------------------
+    def _global(self, frame, event, arg):
+        try:
+            if self.exit_requested and threading.current_thread() is threading.main_thread():
+                self.exit_requested = False
+                sys.settrace(None)
+                raise SystemExit(0)
+            if not self.active:
+                return None
+            code = frame.f_code
+            top = self.codes.get(code)
+            if top is None:
+                if code.co_name != self.name or code in self.callers or not self._matches(frame):
+                    return None
+                if self.thread is not None and threading.get_ident() != self.thread:
+                    return None
+                if self.follow_library and self._is_library(code.co_filename):
+                    return self._follow_caller(frame, code)
+                self._adopt(code)
+                top = code
+            if self.thread is None:
+                self.thread = threading.get_ident()
+            elif threading.get_ident() != self.thread:
+                return None  # one thread only: two threads' lines interleaved would be charged to each other
+            self._enter(frame, code is top)
+            return self._local
+        except SystemExit:
+            raise
+        except Exception as exc:
+            self._failed(exc)
+            return None
+
+    def _follow_caller(self, frame, code):
+        """The named function is library code: profile the target's own function that calls it."""
+        caller = self._user_caller(frame)
+        self.callers[code] = caller.f_code if caller is not None else None
+        if caller is None or caller.f_code in self.codes:
+            return None
+        self._adopt(caller.f_code, via=getattr(code, "co_qualname", code.co_name))
+        self.thread = threading.get_ident()
+        # The caller is running already: it gets line events from now on, and counts as entered.
+        self.saved[caller] = None
+        self.depth += 1
+        self.started += 1
+        self.last = self.read()
+        self.current = self._row(caller.f_code, caller.f_lineno)
+        caller.f_trace = self._local
+        return None
+
+    def _row(self, code, line):
+        top = self.codes.get(code)
+        if top is None:  # a frame entered before a fork, in a worker that starts afresh
+            return None
+        row = self.tables[top].get(line)
+        if row is None:
+            row = self.tables[top][line] = [0, 0, 0]
+        row[2] += 1
+        return row
+
+    def _charge(self, now):
+        row = self.current
+        if row is not None:
+            row[0] += now - self.last
+            if now > row[1]:
+                row[1] = now
+        self.last = now
+
+    def _enter(self, frame, outermost_code):
+        self._charge(self.read())
+        self.saved[frame] = self.current
+        self.current = self._row(frame.f_code, frame.f_lineno)
+        if outermost_code:
+            if self.depth == 0:
+                self.started += 1
+            self.depth += 1
+
+    def _local(self, frame, event, arg):
+        try:
+            if not self.active:
+                if self.exit_requested and threading.current_thread() is threading.main_thread():
+                    self.exit_requested = False
+                    sys.settrace(None)
+                    raise SystemExit(0)
+                return None
+            if event == "line":
+                self._charge(self.read())
+                self.current = self._row(frame.f_code, frame.f_lineno)
+            elif event == "return":
+                self._charge(self.read())
+                self.current = self.saved.pop(frame, None)
+                code = frame.f_code
+                if self.codes.get(code) is code:
+                    self.depth = max(0, self.depth - 1)
+                    suspended = code.co_flags & SUSPENDING and code.co_code[frame.f_lasti] == YIELD_VALUE
+                    if self.depth == 0 and not suspended:
+                        self.completed += 1
+                        if self.completed >= self.calls_wanted:
+                            self._done()
+            return self._local
+        except SystemExit:
+            raise
+        except Exception as exc:
+            self._failed(exc)
+            return None
+
+    def _done(self):
+        self.active = False
+        sys.settrace(None)
+        threading.settrace(None)
+        self.write("calls")
+        if self.agent.role == "main" and threading.current_thread() is threading.main_thread():
+            raise SystemExit(0)
+        # In another thread (or a worker process) the launcher's policy stops the target.
+
+    def _failed(self, exc):
+        self.active = False
+        self.agent.emit("probe-error", probe="line_profile", method="trace", error=f"{type(exc).__name__}: {exc}")
+
+    # -- results ---------------------------------------------------------------------------------------
+    def write(self, reason):
+        with self._lock:
+            if self.written:
+                return
+            self.written = True
+        self.active = False
+        if self.current is not None:
+            self._charge(self.read())  # the line still running when the target was stopped
+        functions = []
+        for code, table in list(self.tables.items()):
+            rows = sorted([line, row[0], row[1], row[2]] for line, row in list(table.items()))
+            functions.append(
+                {
+                    "file": code.co_filename,
+                    "line": code.co_firstlineno,
+                    "qualname": getattr(code, "co_qualname", code.co_name),
+                    "rows": rows,
+                }
+            )
+        text_path = os.path.join(self.agent.artifact_dir(), "memory_profiler.txt")
+        text_error = self._memory_profiler_text(text_path)
+        self.agent.emit(
+            "line-profile",
+            reason=reason,
+            backend=self.backend,
+            calls_wanted=self.calls_wanted,
+            calls_started=self.started,
+            calls_completed=self.completed,
+            functions=functions,
+            text=text_path if text_error is None else None,
+            text_error=text_error,
+            done=reason == "calls",
+        )
+
+    def _memory_profiler_text(self, path):
+        """memory_profiler's own rendering of the table (MiB, three decimals), beside the raw numbers."""
+        try:
+            prof = self.mp.LineProfiler(backend="psutil" if self.backend == "psutil" else "tracemalloc")
+            for code, table in list(self.tables.items()):
+                if not os.path.exists(code.co_filename):
+                    continue
+                prof.code_map.add(code)
+                measures = prof.code_map[code]
+                for line, row in list(table.items()):
+                    measures[line] = (row[0] / MIB, row[1] / MIB, row[2])
+            stream = io.StringIO()
+            stream.write(f"Backend: {self.backend}; {self.completed} completed call(s)\n")
+            self.mp.show_results(prof, stream=stream, precision=3)
+            with open(path, "w") as handle:
+                handle.write(stream.getvalue())
+            return None
+        except Exception as exc:
+            return f"{type(exc).__name__}: {exc}"
+
+    # -- agent hooks -----------------------------------------------------------------------------------
+    def target_end(self):
+        self.write("target-end")
+
+    def final(self, reason):
+        stopped = reason != "exit"
+        self.write("budget" if stopped else "exit")
+        if stopped:
+            self.exit_requested = True  # the main thread leaves at its next traced event, before SIGINT
+
+    def after_fork(self):
+        # A worker process profiles its own calls from zero, in the thread that forked.
+        self._reset()
+        self.active = True
+
+
+def start(agent, options):
+    try:
+        return LineProfileProbe(agent, options)
+    except Exception as exc:  # memory_profiler or psutil missing in the target's interpreter, or a bad option
+        agent.emit("line-profile-unavailable", error=f"{type(exc).__name__}: {exc}")
+        return _Idle()

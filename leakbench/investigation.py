@@ -11,13 +11,14 @@ import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from leakbench.analysis.model import StageReport, to_jsonable
-from leakbench.errors import UsageError
-from leakbench.launcher import LiveRun, RunRequest, TargetRun, launch
+from leakbench.analysis.model import StageReport, stage_report_from_json, to_jsonable
+from leakbench.errors import RunDirError, UsageError
+from leakbench.launcher import LiveRun, RunRequest, TargetRun, launch, load_run
 from leakbench.playbook import Playbook
-from leakbench.report.evidence import compile_evidence, write_outputs
+from leakbench.playbook import parse as parse_playbook
+from leakbench.report.evidence import compile_evidence, merge_suspects, write_outputs
 from leakbench.stages.base import Contribution, RunOptions, Stage, StageContext, registry
 from leakbench.target import TargetSpec
 
@@ -37,6 +38,7 @@ class Outcome:
     run_dir: Path
     evidence: dict[str, Any]
     reports: dict[str, StageReport] = field(default_factory=dict)
+    complete: bool = True
 
 
 def new_run_dir(base: Path, target: TargetSpec) -> Path:
@@ -87,42 +89,178 @@ def plan(stages: Sequence[Stage]) -> list[list[int]]:
     return groups
 
 
+Decision = Literal["continue", "skip", "rerun", "quit"]
+STATE = "state.json"
+
+
+@dataclass(frozen=True, slots=True)
+class Pause:
+    """What a guided run shows between stages: what they found, and what comes next."""
+
+    done: tuple[StageReport, ...]
+    next_label: str
+    next_summary: str
+
+
+Stepper = Callable[[Pause], Decision]
+
+
 def investigate(
     target: TargetSpec,
     playbook: Playbook,
     run_dir: Path,
     options: RunOptions,
     progress: Progress | None = None,
+    stepper: Stepper | None = None,
 ) -> Outcome:
-    """Run every stage of the playbook against the target and write the report into run_dir."""
-    progress = progress or Progress()
+    """Run every stage of the playbook against the target and write the report into run_dir.
+
+    With a `stepper`, it pauses after each stage (or each group of stages sharing a target run) and asks
+    what to do next; the state is kept in run_dir/state.json so that `resume` can go on later.
+    """
+    state = {
+        "version": 1,
+        "playbook": {"name": playbook.name, "source": playbook.source, "text": playbook.text},
+        "target": to_jsonable(target),
+        "options": to_jsonable(options),
+        "next_group": 0,
+        "runs": [],
+        "skipped": [],
+        "finished": False,
+    }
+    _write_meta(run_dir, target, playbook, options)
+    return _drive(run_dir, target, playbook, options, state, {}, progress or Progress(), stepper)
+
+
+def resume(run_dir: Path, progress: Progress | None = None, stepper: Stepper | None = None) -> Outcome:
+    """Go on with a run directory whose investigation stopped (a quit guided run, or an interruption)."""
+    path = run_dir / STATE
+    if not path.is_file():
+        raise RunDirError(f"{run_dir}: not a resumable run directory (no {STATE})")
+    try:
+        state = json.loads(path.read_text())
+        book = parse_playbook(state["playbook"]["text"], state["playbook"]["source"])
+        raw_target = state["target"]
+        target = TargetSpec(**{**raw_target, "args": tuple(raw_target["args"])})
+        options = RunOptions(**state["options"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise RunDirError(f"{path}: unreadable ({exc})") from None
+    reports = {
+        p.stem: stage_report_from_json(json.loads(p.read_text())) for p in sorted((run_dir / "stages").glob("*.json"))
+    }
+    return _drive(run_dir, target, book, options, state, reports, progress or Progress(), stepper)
+
+
+def _drive(
+    run_dir: Path,
+    target: TargetSpec,
+    playbook: Playbook,
+    options: RunOptions,
+    state: dict[str, Any],
+    reports: dict[str, StageReport],
+    progress: Progress,
+    stepper: Stepper | None,
+) -> Outcome:
     stages: list[Stage] = [registry()[spec.kind].factory(spec.params) for spec in playbook.stages]
     names = _names(stages)
     ctx = StageContext(target=target, run_dir=run_dir, options=options, log=progress.log)
-    _write_meta(run_dir, target, playbook, options)
-    runs: list[TargetRun] = []
-    reports: dict[str, StageReport] = {}
-    for group in plan(stages):
-        members = [stages[i] for i in group]
-        label = " + ".join(names[i] for i in group)
-        run: TargetRun | None = None
-        if not members[0].own_run:
-            progress.stage_started(label, "running the target")
-            parts = [m.contribute(ctx) for m in members]
-            run = _shared_run(ctx, parts, f"run-{len(runs) + 1}", label, progress)
-            runs.append(run)
-        for index, stage in zip(group, members, strict=True):
-            name = names[index]
-            if stage.own_run:
-                progress.stage_started(name, stage.summary)
-            report = _finish(ctx, stage, name, run)
-            reports[name] = report
-            ctx.earlier[name] = report
-            _save_stage(run_dir, report)
-            progress.stage_done(report)
-    evidence = compile_evidence(target, runs, reports, playbook=playbook.name, run_dir=run_dir)
+    groups = plan(stages)
+    runs = {name: load_run(run_dir / "runs" / name) for name in state["runs"]}
+    done_names = {names[i] for g in groups[: state["next_group"]] for i in g}
+    ctx.earlier.update({n: r for n, r in reports.items() if n in done_names})
+    index = state["next_group"]
+    while index < len(groups):
+        group = groups[index]
+        finished = _run_group(ctx, stages, names, group, runs, progress, skip=set(state["skipped"]))
+        for report in finished:
+            reports[report.name] = report
+            ctx.earlier[report.name] = report
+        state["runs"] = list(runs)
+        state["next_group"] = index + 1
+        _save_state(run_dir, state)
+        if stepper is None or index + 1 >= len(groups):
+            index += 1
+            continue
+        upcoming = groups[index + 1]
+        label = " + ".join(names[i] for i in upcoming)
+        decision = stepper(Pause(tuple(finished), label, _what_next(stages, upcoming, reports)))
+        if decision == "rerun":
+            state["next_group"] = index
+            _save_state(run_dir, state)
+            continue
+        if decision == "skip":
+            state["skipped"] = [*state["skipped"], *(names[i] for i in upcoming)]
+        if decision == "quit":
+            break
+        index += 1
+    state["finished"] = state["next_group"] >= len(groups)
+    _save_state(run_dir, state)
+    ordered = {names[i]: reports[names[i]] for g in groups for i in g if names[i] in reports}
+    primary = [runs[n] for n in state["runs"]]
+    evidence = compile_evidence(target, primary, ordered, playbook=playbook.name, run_dir=run_dir)
+    evidence["complete"] = state["finished"]
     write_outputs(run_dir, evidence)
-    return Outcome(run_dir, evidence, reports)
+    return Outcome(run_dir, evidence, ordered, complete=state["finished"])
+
+
+def _run_group(
+    ctx: StageContext,
+    stages: Sequence[Stage],
+    names: Sequence[str],
+    group: Sequence[int],
+    runs: dict[str, TargetRun],
+    progress: Progress,
+    skip: set[str],
+) -> list[StageReport]:
+    """Run one group: a shared target run and its stages' analyses, or one own-run stage."""
+    active = [i for i in group if names[i] not in skip]
+    out = [StageReport(names[i], "skipped", "skipped in the guided run") for i in group if names[i] in skip]
+    if not active:
+        for report in out:
+            _save_stage(ctx.run_dir, report)
+        return out
+    members = [stages[i] for i in active]
+    label = " + ".join(names[i] for i in active)
+    run: TargetRun | None = None
+    if not members[0].own_run:
+        progress.stage_started(label, "running the target")
+        parts = [m.contribute(ctx) for m in members]
+        name = f"run-{len(runs) + 1}"
+        run = _shared_run(ctx, parts, name, label, progress)
+        runs[name] = run
+    for index, stage in zip(active, members, strict=True):
+        if stage.own_run:
+            progress.stage_started(names[index], stage.summary)
+        report = _finish(ctx, stage, names[index], run)
+        out.append(report)
+        progress.stage_done(report)
+    for report in out:
+        _save_stage(ctx.run_dir, report)
+    return out
+
+
+def _what_next(stages: Sequence[Stage], group: Sequence[int], reports: dict[str, StageReport]) -> str:
+    """One sentence on what the next stage will do with what was found so far."""
+    suspects = merge_suspects(reports)
+    top = f"{Path(suspects[0].file).name}:{suspects[0].line} ({suspects[0].function})" if suspects else None
+    parts = []
+    for i in group:
+        stage = stages[i]
+        hint = {
+            "native": "rerun the target with the C tracker preloaded, to see allocations tracemalloc cannot",
+            "line_profile": f"profile {top.split(' ')[1] if top else 'the suspect function'} line by line "
+            "on a short repro",
+            "backrefs": "look for the reference chains that keep the growing objects alive",
+        }.get(stage.kind, stage.summary)
+        parts.append(f"{stage.kind}: {hint}")
+    lead = f"Top suspect so far: {top}. " if top else ""
+    return lead + "; ".join(parts)
+
+
+def _save_state(run_dir: Path, state: dict[str, Any]) -> None:
+    tmp = run_dir / (STATE + ".tmp")
+    tmp.write_text(json.dumps(state, indent=2))
+    tmp.replace(run_dir / STATE)
 
 
 def _shared_run(
@@ -137,6 +275,7 @@ def _shared_run(
         probes=tuple(probe for p in parts for probe in p.probes),
         env=env,
         duration=ctx.options.duration,
+        load=ctx.options.load,
         rss_interval=min(intervals) if intervals else 0.1,
         stop_policies=tuple(policy for p in parts for policy in p.stop_policies),
     )

@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import resource
+import shlex
 import signal
 import subprocess
 import threading
@@ -57,6 +58,7 @@ class RunRequest:
     duration: float | None = None
     rss_interval: float = 0.1
     stop_policies: tuple[StopPolicy, ...] = ()
+    load: str | None = None  # a command run beside the target once it has started (e.g. sends it requests)
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,9 +225,12 @@ def launch(
     if sampler:
         sampler.start()
     stopped_by: str | None = None
+    load = _LoadCommand(request.load, target.cwd, folder / "load.log") if request.load else None
     try:
-        stopped_by = _supervise(proc, request, live, on_tick)
+        stopped_by = _supervise(proc, request, live, on_tick, load)
     finally:
+        if load:
+            load.stop()
         returncode = proc.wait()
         if sampler:
             sampler.stop()
@@ -256,11 +261,43 @@ def _limit_address_space(limit: int | None) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
+class _LoadCommand:
+    """The playbook's load generator: started once the target runs, stopped when it ends."""
+
+    def __init__(self, command: str, cwd: str, log: Path) -> None:
+        self.command = command
+        self.cwd = cwd
+        self.log = log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        if self.proc is not None:
+            return
+        with self.log.open("ab") as sink:
+            try:
+                self.proc = subprocess.Popen(  # noqa: S603 - the user's own command, by design
+                    shlex.split(self.command), cwd=self.cwd, stdout=sink, stderr=subprocess.STDOUT
+                )
+            except OSError as exc:
+                sink.write(f"leakbench: cannot start the load command {self.command!r}: {exc}\n".encode())
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=3)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
 def _supervise(
     proc: subprocess.Popen[bytes],
     request: RunRequest,
     live: LiveRun,
     on_tick: Callable[[LiveRun], None] | None,
+    load: _LoadCommand | None = None,
 ) -> str | None:
     """Wait for the target; stop it at the duration, when a policy says so, or on Ctrl-C."""
     deadline = live.started_at + request.duration if request.duration else None
@@ -269,6 +306,8 @@ def _supervise(
             time.sleep(0.1)
             if on_tick:
                 on_tick(live)
+            if load and load.proc is None and (live.elapsed > 2 or _target_started(live, proc.pid)):
+                load.start()
             reason = None
             if deadline and time.time() >= deadline:
                 reason = "duration"
@@ -286,6 +325,10 @@ def _supervise(
             _stop(proc, live)
         return "interrupt"
     return None
+
+
+def _target_started(live: LiveRun, pid: int) -> bool:
+    return any(e.get("event") == "target-start" for e in live.events().get(pid, []))
 
 
 def _stop(proc: subprocess.Popen[bytes], live: LiveRun) -> None:

@@ -18,7 +18,14 @@ from typing import Any
 from leakbench.errors import PlaybookError
 from leakbench.stages.base import StageType, registry
 
-TOP_KEYS = {"name": "str", "description": "str", "stages": "list of tables"}
+TOP_KEYS = {
+    "name": "str",
+    "description": "str",
+    "duration": "seconds after which a long-running target is stopped (the --duration default)",
+    "memory_limit": "address-space limit such as '1GB' (the --memory-limit default)",
+    "load": "a command run beside the target while it runs, e.g. one that sends it requests",
+    "stages": "list of tables",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +40,10 @@ class Playbook:
     description: str
     stages: tuple[StageSpec, ...]
     source: str
+    text: str = ""  # the TOML itself, kept so that a run directory can be resumed with the same playbook
+    duration: float | None = None
+    memory_limit: str | None = None
+    load: str | None = None
 
 
 def builtin_names() -> list[str]:
@@ -64,6 +75,19 @@ def parse(text: str, source: str) -> Playbook:
             raise PlaybookError(source, key, "unknown key", hint=f"allowed: {', '.join(TOP_KEYS)}")
     name = _typed(source, "name", data.get("name", Path(source).stem), str)
     description = _typed(source, "description", data.get("description", ""), str)
+    duration = _typed(source, "duration", data.get("duration"), float | None)
+    if duration is not None and duration <= 0:
+        raise PlaybookError(source, "duration", f"must be a positive number of seconds, got {duration:g}")
+    memory_limit = _typed(source, "memory_limit", data.get("memory_limit"), str | None)
+    if memory_limit is not None:
+        from leakbench.errors import UsageError
+        from leakbench.target import parse_size
+
+        try:
+            parse_size(memory_limit)
+        except UsageError:
+            raise PlaybookError(source, "memory_limit", f"not a size: {memory_limit!r}", hint="e.g. '1GB'") from None
+    load = _typed(source, "load", data.get("load"), str | None)
     raw_stages = data.get("stages")
     if not isinstance(raw_stages, list) or not raw_stages:
         raise PlaybookError(source, "stages", "missing or empty: list the stages as [[stages]] tables")
@@ -82,7 +106,7 @@ def parse(text: str, source: str) -> Playbook:
                 hint=f"known kinds: {', '.join(sorted(kinds))}",
             )
         stages.append(StageSpec(kind, _params(source, where, kinds[kind], raw)))
-    return Playbook(name, description, tuple(stages), source)
+    return Playbook(name, description, tuple(stages), source, text, duration, memory_limit, load)
 
 
 def _params(source: str, where: str, stage: StageType, raw: dict[str, Any]) -> Any:

@@ -167,3 +167,24 @@ def to_jsonable(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [to_jsonable(v) for v in value]
     return value
+
+
+def stage_report_from_json(data: dict[str, Any]) -> StageReport:
+    """A StageReport saved with to_jsonable, read back (for resumed runs and re-rendered reports)."""
+
+    def frames(raw: list[dict[str, Any]]) -> tuple[Frame, ...]:
+        return tuple(Frame(**f) for f in raw)
+
+    suspects = tuple(
+        Suspect(
+            **{
+                **s,
+                "stages": tuple(s["stages"]),
+                "native_frames": tuple(s.get("native_frames", ())),
+                "traceback": frames(s.get("traceback", [])),
+            }
+        )
+        for s in data.get("suspects", [])
+    )
+    retention = tuple(Retention(**{**r, "chain": tuple(r["chain"])}) for r in data.get("retention", []))
+    return StageReport(data["name"], data["status"], data["message"], suspects, retention, data.get("data", {}))

@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from leakbench.cli.ui import StageProgress, console, print_summary
+from leakbench.cli.ui import Guide, StageProgress, console, print_summary
+from leakbench.errors import UsageError
 from leakbench.investigation import investigate, new_run_dir, prepare_run_dir
 from leakbench.playbook import load as load_playbook
 from leakbench.stages.base import RunOptions
@@ -37,20 +38,64 @@ def investigate_command(
     ] = None,
     module: Annotated[bool, typer.Option("-m", help="TARGET is a module name, as with python -m.")] = False,
     python: Annotated[str | None, typer.Option("--python", help="The interpreter of the target's environment.")] = None,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Never prompt.")] = False,
+    load: Annotated[
+        str | None, typer.Option("--load", help="A command run beside the target, e.g. one sending it requests.")
+    ] = None,
+    step: Annotated[
+        bool, typer.Option("--step", help="Pause after each stage: continue, skip, rerun or quit.")
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Never prompt (also when stdin is not a terminal).")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of leakbench's own errors.")] = False,
+    function: Annotated[
+        str | None,
+        typer.Option("--function", help="Function to profile line by line: module:qualname or path.py:function."),
+    ] = None,
+    repro: Annotated[
+        str | None, typer.Option("--repro", help='A smaller run for the line profile, e.g. "app.py --articles 50".')
+    ] = None,
+    repro_calls: Annotated[
+        int | None,
+        typer.Option("--repro-calls", min=1, help="Stop the line-profile run after this many calls (default 50)."),
+    ] = None,
 ) -> None:
     """Run the investigation playbook against TARGET and write report.md, report.html and evidence.json."""
-    spec = make_target(target, args or [], module=module, python=python, memory_limit=memory_limit)
-    book = load_playbook(playbook)
-    if duration is not None and duration <= 0:
-        from leakbench.errors import UsageError
+    run_investigation(
+        target, args or [], out=out, playbook=playbook, duration=duration, memory_limit=memory_limit,
+        module=module, python=python, load=load, step=step, yes=yes, debug=debug,
+        function=function, repro=repro, repro_calls=repro_calls,
+    )  # fmt: skip
 
+
+def run_investigation(
+    target: str,
+    args: list[str],
+    *,
+    out: Path | None,
+    playbook: str,
+    duration: float | None,
+    memory_limit: str | None,
+    module: bool,
+    python: str | None,
+    load: str | None,
+    step: bool,
+    yes: bool,
+    debug: bool,
+    function: str | None = None,
+    repro: str | None = None,
+    repro_calls: int | None = None,
+) -> None:
+    """Shared by `investigate` and `playbook run`: check the input, run, print the summary."""
+    book = load_playbook(playbook)
+    limit = memory_limit or book.memory_limit
+    spec = make_target(target, args, module=module, python=python, memory_limit=limit)
+    duration = duration if duration is not None else book.duration
+    if duration is not None and duration <= 0:
         raise UsageError(f"--duration {duration:g}: must be a positive number of seconds")
     run_dir = prepare_run_dir(out or new_run_dir(Path("leakbench-runs"), spec))
-    interactive = not yes and sys.stdin.isatty()
-    del interactive  # prompts arrive with guided runs
-    options = RunOptions(duration=duration, debug=debug)
+    options = RunOptions(
+        duration=duration, debug=debug, load=load or book.load, function=function, repro=repro, repro_calls=repro_calls
+    )
+    stepper = Guide(console).ask if step and not yes and sys.stdin.isatty() else None
     with StageProgress() as progress:
-        outcome = investigate(spec, book, run_dir, options, progress.callbacks())
+        outcome = investigate(spec, book, run_dir, options, progress.callbacks(), stepper)
     print_summary(outcome.evidence, outcome.run_dir, console)

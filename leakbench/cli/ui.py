@@ -7,15 +7,16 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, ClassVar
 
 from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
+from rich.prompt import Prompt
 from rich.status import Status
 
 from leakbench.analysis.model import StageReport
-from leakbench.investigation import Progress
+from leakbench.investigation import Decision, Pause, Progress
 
 console = Console(stderr=True)
 
@@ -98,3 +99,28 @@ def print_summary(evidence: Mapping[str, Any], run_dir: Path, out: Console) -> N
     lines.append(f"report: [link=file://{report.resolve()}]{escape(str(report))}[/link]")
     out.print(Panel("\n".join(lines), title="leakbench", expand=False), highlight=False)
     sys.stderr.flush()
+
+
+class Guide:
+    """The pause between stages of a guided run: what was found, what comes next, and a choice."""
+
+    CHOICES: ClassVar[dict[str, Decision]] = {"c": "continue", "s": "skip", "r": "rerun", "q": "quit"}
+
+    def __init__(self, out: Console) -> None:
+        self.console = out
+
+    def ask(self, pause: Pause) -> Decision:
+        lines = []
+        for report in pause.done:
+            style = STATUS_STYLE.get(report.status, "")
+            lines.append(f"[{style}]{report.status}[/] [bold]{escape(report.name)}[/]: {escape(report.message)}")
+        lines.append("")
+        lines.append(f"[bold]next[/] {escape(pause.next_label)}: {escape(pause.next_summary)}")
+        self.console.print(Panel("\n".join(lines), title="leakbench: stage done", expand=False), highlight=False)
+        answer = Prompt.ask(
+            escape("[c]ontinue, [s]kip the next stage, [r]erun this one, [q]uit (resume later)"),
+            choices=list(self.CHOICES),
+            default="c",
+            console=self.console,
+        )
+        return self.CHOICES[answer]

@@ -25,8 +25,10 @@ class RunOptions:
 
     duration: float | None = None
     debug: bool = False
+    load: str | None = None  # a command run beside the target (the service playbook's request generator)
     function: str | None = None  # a function to profile, as `module:qualname` or `path.py:function`
-    repro: str | None = None
+    repro: str | None = None  # a command for a simplified run of the target (the line_profile stage)
+    repro_calls: int | None = None  # completed calls of the function after which that run stops
 
 
 @dataclass(slots=True)

@@ -275,7 +275,7 @@ class _LoadCommand:
             return
         with self.log.open("ab") as sink:
             try:
-                self.proc = subprocess.Popen(  # noqa: S603 - the user's own command, by design
+                self.proc = subprocess.Popen(
                     shlex.split(self.command), cwd=self.cwd, stdout=sink, stderr=subprocess.STDOUT
                 )
             except OSError as exc:

@@ -23,8 +23,13 @@ class Result:
     out: Path | None
 
     def evidence(self) -> dict[str, Any]:
+        """The run's evidence.json, checked against the contract on every read."""
+        from leakbench.report.schema import problems
+
         assert self.out is not None
-        return json.loads((self.out / "evidence.json").read_text())
+        data = json.loads((self.out / "evidence.json").read_text())
+        assert problems(data) == [], problems(data)
+        return data
 
 
 def leakbench(*args: str, cwd: Path | None = None, timeout: float = 240, stdin: str | None = None) -> Result:

@@ -42,8 +42,14 @@ def decide(
     memory_limit: int | None = None,
     failed_allocations: int = 0,
     traced_growth: Mapping[int, Trend] | None = None,
+    native_live_bytes: int | None = None,
 ) -> Verdict:
-    """The verdict, with the reasons that led to it, most important first."""
+    """The verdict, with the reasons that led to it, most important first.
+
+    `native_live_bytes`: what the native tracker saw allocated during the run and still live at its end
+    (None when it did not run). RSS that grows while neither tracemalloc's heap nor the native live
+    bytes do is the allocator keeping freed memory, not a leak.
+    """
     reasons: list[str] = []
     kind: VerdictKind
     main = next((p for p in processes if p.role == "main"), processes[0] if processes else None)
@@ -65,6 +71,15 @@ def decide(
     elif exit.status == "killed" and exit.signal == 9:
         kind, confidence = "oom", 0.75
         reasons.append("the target was killed by SIGKILL, as the OOM killer does")
+    elif growers and not steady and _allocator_retention(growers[0], traced_growth, native_live_bytes):
+        kind, confidence = "no-leak", 0.6
+        grown = growers[0].trend.end_bytes - growers[0].trend.start_bytes
+        reasons.append(
+            f"RSS grew by {human_bytes(grown)} while the live heap did not (tracemalloc's traced memory stayed "
+            f"flat and the native tracker saw {human_bytes(native_live_bytes or 0)} still live): the allocator "
+            "keeps freed memory (fragmentation, arenas), this is not a leak"
+        )
+        pattern = "plateau" if growers[0].trend.pattern == "plateau" else growers[0].trend.pattern
     elif growers:
         kind = "leak"
         confidence = 0.55 + 0.25 * max(0.0, focus.trend.r_squared if focus else 0.0)
@@ -112,8 +127,21 @@ def decide(
     return Verdict(kind, confidence, rate, pattern, summary, to_limit, tuple(reasons))
 
 
+def _allocator_retention(
+    grower: ProcessTrend, traced: Mapping[int, Trend] | None, native_live: int | None
+) -> bool:
+    """RSS grows but the memory the program holds does not: both the traced heap and native live bytes
+    (which together cover every allocation) account for less than a quarter of the growth."""
+    if native_live is None or not traced or grower.pid not in traced:
+        return False
+    grown = grower.trend.end_bytes - grower.trend.start_bytes
+    held = max(0, traced[grower.pid].growth_bytes) + native_live
+    return grown > 0 and held < 0.25 * grown
+
+
 def _seen_by(suspect: Suspect) -> str:
-    return (" and ".join(suspect.stages) or "the stages") + " saw"
+    names = list(suspect.stages) or ["the stages"]
+    return (names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]) + " saw"
 
 
 def _seconds_to_limit(pt: ProcessTrend, limit: int | None) -> float | None:

@@ -8,6 +8,7 @@ from typing import Any
 
 from leakbench.report.document import Block, Bullets, Code, Heading, Image, Para, Table, b, c, t
 from leakbench.report.native_section import native_blocks
+from leakbench.report.reading import artifact_blocks, reading_blocks, reproduce_blocks
 from leakbench.units import human_bytes, human_duration, human_rate
 
 TRACEBACKS_SHOWN = 3
@@ -32,23 +33,21 @@ def build_blocks(evidence: Mapping[str, Any], details: Mapping[str, Mapping[str,
     verdict = evidence["verdict"]
     name = " ".join(target["argv"][1:]) or "target"
     blocks.append(Heading(1, f"leakbench report: {name}"))
-    blocks.append(
-        Para(
-            (
-                b(verdict["kind"].upper()),
-                t(f" (confidence {verdict['confidence']:.2f}). "),
-                t(verdict["summary"]),
-            )
-        )
-    )
+    first = [b(verdict["kind"].upper()), t(f" (confidence {verdict['confidence']:.2f}). "), t(verdict["summary"])]
+    retention = evidence.get("retention") or []
+    if retention and verdict["kind"] in ("leak", "oom"):
+        first.append(t(f" Kept alive by {retention[0]['root']}."))
+    blocks.append(Para(tuple(first)))
     blocks += _headline(evidence)
+    blocks += reading_blocks(evidence)
+    blocks += _retention_section(evidence, details)
     blocks += _memory_section(evidence, details)
     blocks += _growing_section(evidence, details)
     blocks += native_blocks(details)
-    blocks += _retention_section(evidence, details)
     blocks += _ending_section(evidence)
     blocks += _stages_section(evidence)
-    blocks += _reproduce_section(evidence)
+    blocks += reproduce_blocks(evidence)
+    blocks += artifact_blocks(evidence)
     blocks += _environment_section(evidence)
     return blocks
 
@@ -261,17 +260,6 @@ def _ending_section(evidence: Mapping[str, Any]) -> list[Block]:
 def _stages_section(evidence: Mapping[str, Any]) -> list[Block]:
     rows = tuple(((c(name),), (t(s["status"]),), (t(s["message"]),)) for name, s in evidence["stages"].items())
     return [Heading(2, "Stages"), Table(("stage", "status", "what it found"), rows)]
-
-
-def _reproduce_section(evidence: Mapping[str, Any]) -> list[Block]:
-    rep = evidence.get("reproduce", {})
-    return [
-        Heading(2, "Reproduce"),
-        Para((t("The target on its own:"),)),
-        Code(rep.get("target", "")),
-        Para((t("This investigation:"),)),
-        Code(rep.get("leakbench", "")),
-    ]
 
 
 def _environment_section(evidence: Mapping[str, Any]) -> list[Block]:

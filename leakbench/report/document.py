@@ -67,7 +67,15 @@ class Image:
     alt: str
 
 
-Block = Heading | Para | Bullets | Table | Code | Image
+@dataclass(frozen=True, slots=True)
+class Embed:
+    """A self-contained page of the run (the flame graph): a link in Markdown, inlined in HTML."""
+
+    path: str  # relative to the run directory
+    title: str
+
+
+Block = Heading | Para | Bullets | Table | Code | Image | Embed
 
 
 # -- Markdown ---------------------------------------------------------------------------------------
@@ -110,6 +118,8 @@ def to_markdown(blocks: list[Block]) -> str:
             out.append(f"{fence}\n{block.text}\n{fence}")
         elif isinstance(block, Image):
             out.append(f"![{block.alt}]({block.path})")
+        elif isinstance(block, Embed):
+            out.append(f"[{block.title}]({block.path})")
     return "\n\n".join(out) + "\n"
 
 
@@ -140,6 +150,19 @@ def _image(run_dir: Path, block: Image) -> str:
     return f"<p><em>missing image {html.escape(block.path)}</em></p>"
 
 
+def _embed(run_dir: Path, block: Embed) -> str:
+    """The page inside a sandboxed frame: its own script runs, nothing reaches this page or the network."""
+    path = run_dir / block.path
+    if not path.is_file():
+        return f"<p><em>missing {html.escape(block.path)}</em></p>"
+    page = html.escape(path.read_text(), quote=True)
+    title = html.escape(block.title)
+    return (
+        f'<iframe title="{title}" sandbox="allow-scripts" srcdoc="{page}" '
+        'style="width:100%;height:520px;border:1px solid #ddd"></iframe>'
+    )
+
+
 STYLE = """
 body{font:15px/1.5 system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 h1{font-size:1.6em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.8em}
@@ -155,7 +178,7 @@ def to_html(blocks: list[Block], run_dir: Path, title: str) -> str:
         "<!doctype html>",
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; img-src data:; '
-        "style-src 'unsafe-inline'; script-src 'unsafe-inline'\">",
+        "style-src 'unsafe-inline'; script-src 'unsafe-inline'; frame-src 'self' about: data:\">",
         f"<title>{html.escape(title)}</title><style>{STYLE}</style></head><body>",
     ]
     for block in blocks:
@@ -175,5 +198,7 @@ def to_html(blocks: list[Block], run_dir: Path, title: str) -> str:
             out.append(f"<pre>{html.escape(block.text)}</pre>")
         elif isinstance(block, Image):
             out.append(_image(run_dir, block))
+        elif isinstance(block, Embed):
+            out.append(_embed(run_dir, block))
     out.append("</body></html>")
     return "\n".join(out) + "\n"

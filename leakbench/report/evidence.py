@@ -18,6 +18,7 @@ from leakbench.analysis.verdict import ProcessTrend, decide
 from leakbench.launcher import TargetRun
 from leakbench.report.build import build_blocks
 from leakbench.report.document import to_html, to_markdown
+from leakbench.report.reading import list_artifacts, reproduce_commands
 from leakbench.target import TargetSpec
 
 
@@ -90,6 +91,14 @@ def _process_trends(run: TargetRun | None, rss: StageReport | None) -> list[Proc
     return out
 
 
+def _native_live(reports: Mapping[str, StageReport]) -> int | None:
+    native = reports.get("native")
+    if native is None or native.status != "ok":
+        return None
+    main = next((p for p in native.data.get("processes", []) if p.get("role") == "main"), None)
+    return None if main is None else int(main["leaked_bytes"]) + int(main["interpreter_arena_bytes"])
+
+
 def _traced_growth(reports: Mapping[str, StageReport]) -> dict[int, Trend]:
     tm = reports.get("tracemalloc")
     if tm is None or tm.status != "ok":
@@ -122,6 +131,7 @@ def compile_evidence(
         memory_limit=target.memory_limit_bytes,
         failed_allocations=failed,
         traced_growth=_traced_growth(reports),
+        native_live_bytes=_native_live(reports),
     )
     retention = [r for report in reports.values() for r in report.retention]
     return {
@@ -168,6 +178,9 @@ def compile_evidence(
         "reproduce": {
             "target": shlex.join(target.argv),
             "leakbench": shlex.join(_leakbench_command(target, playbook)),
+            "stages": reproduce_commands(
+                target.argv, playbook, list(reports), to_jsonable(suspects[0]) if suspects else None
+            ),
         },
         "environment": {
             "leakbench": __version__,
@@ -198,6 +211,7 @@ def load_stage_details(run_dir: Path) -> dict[str, dict[str, Any]]:
 
 def write_outputs(run_dir: Path, evidence: Mapping[str, Any]) -> None:
     """evidence.json, report.md and report.html, all from the same evidence and stage details."""
+    evidence = {**evidence, "artifacts": list_artifacts(run_dir)}
     (run_dir / "evidence.json").write_text(json.dumps(evidence, indent=2))
     render_reports(run_dir, evidence)
 

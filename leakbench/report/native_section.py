@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from leakbench.report.document import Block, Code, Heading, Image, Para, Table, b, c, t
+from leakbench.report.document import Block, Code, Embed, Heading, Image, Para, Table, b, c, t
 from leakbench.units import human_bytes
 
 FRAMES_SHOWN = 4
@@ -65,5 +65,5 @@ def _process_blocks(p: Mapping[str, Any]) -> list[Block]:
         blocks.append(Table(("still live", "blocks", "stack (innermost first)"), tuple(rows)))
     if p.get("chart"):
         blocks.append(Image(p["chart"], "live native bytes per site"))
-    blocks.append(Para((t("Flame graph of the memory still live: "), c(p["flamegraph"]))))
+    blocks.append(Embed(p["flamegraph"], f"Flame graph of the native memory still live (pid {p['pid']})"))
     return blocks

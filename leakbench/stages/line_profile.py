@@ -55,6 +55,7 @@ class Outcome:
     run: TargetRun
     profile: LineProfile | None
     problem: str | None = None
+    budget: float = 0.0
 
 
 class DonePolicy:
@@ -174,10 +175,10 @@ def profile_function(
     unavailable = run.events_of("line-profile-unavailable")
     if unavailable:
         problem = f"memory_profiler could not start in the target: {unavailable[0].get('error')}"
-        return Outcome(run, None, problem + " (install memory-profiler and psutil in the target's environment)")
+        return Outcome(run, None, problem + " (install memory-profiler and psutil in the target's environment)", budget)
     written = run.events_of("line-profile")
     if not written:
-        return Outcome(run, None, "the target ended before the line profiler wrote its table")
+        return Outcome(run, None, "the target ended before the line profiler wrote its table", budget)
     # A worker process that ran the function writes its own table: show the one with the most calls.
     event = max(written, key=lambda e: (e.get("calls_completed", 0), e.get("calls_started", 0), e["pid"] == run.pid))
     profile = parse_event(event)
@@ -185,7 +186,7 @@ def profile_function(
     if found:
         profile = replace(profile, via=str(found[0]["via"]))
     problems = [e["error"] for e in run.events_of("probe-error") if e.get("probe") == "line_profile"]
-    return Outcome(run, profile, "; ".join(problems) or None)
+    return Outcome(run, profile, "; ".join(problems) or None, budget)
 
 
 def repro_target(command: str, target: TargetSpec) -> TargetSpec:
@@ -277,7 +278,7 @@ def stage_report(kind: str, run_dir: Path, target: TargetSpec, choice: Choice, o
         text=_relative(profile.text_path, run_dir),
         via=profile.via,
     )
-    data["repro"]["stopped"] = STOP_WORDS.get(reason, reason).format(n=profile.calls_completed, budget=run.duration_s)
+    data["repro"]["stopped"] = STOP_WORDS.get(reason, reason).format(n=profile.calls_completed, budget=outcome.budget)
     table = main_function(profile)
     if not profile.ran or table is None:
         data["never_called"] = True

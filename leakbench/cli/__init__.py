@@ -26,13 +26,14 @@ err_console = Console(stderr=True)
 
 
 def _register() -> None:
-    from leakbench.cli import backrefs, investigate, native, playbook, report
+    from leakbench.cli import backrefs, investigate, lineprofile, native, playbook, report
 
     investigate.register(app)
     report.register(app)
     backrefs.register(app)
     native.register(app)
     playbook.register(app)
+    lineprofile.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:

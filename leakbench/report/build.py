@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from leakbench.report.document import Block, Bullets, Code, Heading, Image, Para, Table, b, c, t
+from leakbench.report.line_profile_section import line_profile_blocks
 from leakbench.report.native_section import native_blocks
 from leakbench.report.reading import artifact_blocks, reading_blocks, reproduce_blocks
 from leakbench.units import human_bytes, human_duration, human_rate
@@ -43,6 +44,7 @@ def build_blocks(evidence: Mapping[str, Any], details: Mapping[str, Mapping[str,
     blocks += _retention_section(evidence, details)
     blocks += _memory_section(evidence, details)
     blocks += _growing_section(evidence, details)
+    blocks += line_profile_blocks(details)
     blocks += native_blocks(details)
     blocks += _ending_section(evidence)
     blocks += _stages_section(evidence)

@@ -12,10 +12,12 @@ import lzma
 import os
 import re
 import struct
+import sys
 import zlib
 from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import accumulate, compress
 from pathlib import Path
 
 from leakbench.errors import TrackerError
@@ -23,7 +25,7 @@ from leakbench.errors import TrackerError
 # ---- constants; they must agree with native_tracker/src/format.h (a test checks) ----
 FORMAT_MAGIC = b"\x7fLBTCAP\n"
 COMPACT_MAGIC = b"\x7fLBTCAZ\n"  # a finished capture, xz-compressed whole (compact_capture)
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 HEADER_SIZE = 64
 CHUNK_SYNC = 0x4B43
 CHUNK_HEADER_SIZE = 12
@@ -36,16 +38,11 @@ REC_TIME = 0x01
 REC_RSS = 0x02
 REC_THREAD = 0x03
 REC_SWITCH = 0x04
-REC_FREE = 0x05
-REC_MUNMAP = 0x06
-REC_FAILED = 0x07
-REC_RESTORE = 0x08
 REC_STACK = 0x09
 REC_CODE = 0x0A
 REC_MODULES = 0x0B
 REC_MARK = 0x0C
 REC_END = 0x0D
-REC_ALLOC = 0x20
 
 KIND_MALLOC = 0
 KIND_CALLOC = 1
@@ -72,7 +69,8 @@ KIND_NAMES = (
     "mmap (interpreter)",
 )
 
-# Operations in `EventTable.op`: 0..KIND_COUNT-1 are allocations of that kind, then these.
+# Operations (the capture's operation column and `EventTable.op`): 0..KIND_COUNT-1 are allocations of
+# that kind, then these.
 OP_FREE = 16
 OP_MUNMAP = 17
 OP_FAILED = 18  # `address` holds the allocator kind
@@ -80,6 +78,12 @@ OP_RESTORE = 19  # a failed realloc: the block at `address` is live again
 
 _HEADER = struct.Struct("<8sHHIII QQ IIIII I")
 _CHUNK = struct.Struct("<HHII")
+_COUNTS = struct.Struct("<II")  # a chunk payload starts with: side stream bytes, events
+_SIGNED = {1: "b", 2: "h", 4: "i", 8: "q"}
+_UNSIGNED = {1: "B", 2: "H", 4: "I", 8: "Q"}
+_VALID_OPS = bytes(range(KIND_COUNT)) + bytes((OP_FREE, OP_MUNMAP, OP_FAILED, OP_RESTORE))
+OP_FAILED_BYTE = bytes((OP_FAILED,))
+_BIG_ENDIAN = sys.byteorder == "big"
 
 
 @dataclass(frozen=True, slots=True)
@@ -441,133 +445,127 @@ class _Decoder:
         return TrackerError(f"corrupt capture {self.name}: {problem} at byte {offset}", code="corrupt", offset=offset)
 
     def chunk(self, data: bytes, pos: int, stop: int) -> None:
-        op_append = self.op.append
-        time_append = self.time_col.append
-        thread_append = self.thread_col.append
-        addr_append = self.addr_col.append
-        size_append = self.size_col.append
-        stack_append = self.stack_col.append
-        stacks = self.stacks
-        now = self.time
-        thread = 0
-        last = 0
+        """One chunk: the side stream (times, threads, stacks, code, marks...), then the event columns."""
         try:
-            while pos < stop:
-                start = pos
-                tag = data[pos]
-                pos += 1
-                if tag >= REC_ALLOC:
-                    kind = tag - REC_ALLOC
-                    if kind >= KIND_COUNT:
-                        raise self.fail(start, f"unknown allocator kind {kind}")
-                    # address delta (zigzag), size, stack: the hot path, varints inlined
-                    b = data[pos]
-                    pos += 1
-                    if b < 0x80:
-                        v = b
-                    else:
-                        v, pos = _uvarint_rest(data, pos, b)
-                    last += (v >> 1) ^ -(v & 1)
-                    b = data[pos]
-                    pos += 1
-                    if b < 0x80:
-                        size = b
-                    else:
-                        size, pos = _uvarint_rest(data, pos, b)
-                    b = data[pos]
-                    pos += 1
-                    if b < 0x80:
-                        sid = b
-                    else:
-                        sid, pos = _uvarint_rest(data, pos, b)
-                    if sid and sid not in stacks:
-                        raise self.fail(start, f"reference to stack {sid} before its definition")
-                    op_append(kind)
-                    time_append(now)
-                    thread_append(thread)
-                    addr_append(last)
-                    size_append(size)
-                    stack_append(sid)
-                elif tag == REC_FREE:
-                    b = data[pos]
-                    pos += 1
-                    if b < 0x80:
-                        v = b
-                    else:
-                        v, pos = _uvarint_rest(data, pos, b)
-                    last += (v >> 1) ^ -(v & 1)
-                    op_append(OP_FREE)
-                    time_append(now)
-                    thread_append(thread)
-                    addr_append(last)
-                    size_append(0)
-                    stack_append(0)
-                elif tag == REC_TIME:
-                    now, pos = _uvarint(data, pos)
-                elif tag == REC_SWITCH:
-                    thread, pos = _uvarint(data, pos)
-                    if thread not in self.threads:
-                        raise self.fail(start, f"switch to unknown thread {thread}")
-                elif tag == REC_STACK:
-                    pos = self._stack(data, pos, start)
-                elif tag == REC_MUNMAP:
-                    v, pos = _uvarint(data, pos)
-                    last += (v >> 1) ^ -(v & 1)
-                    length, pos = _uvarint(data, pos)
-                    op_append(OP_MUNMAP)
-                    time_append(now)
-                    thread_append(thread)
-                    addr_append(last)
-                    size_append(length)
-                    stack_append(0)
-                elif tag == REC_RSS:
-                    rss, pos = _uvarint(data, pos)
-                    self.rss.append((now, rss))
-                elif tag == REC_THREAD:
-                    index, pos = _uvarint(data, pos)
-                    tid, pos = _uvarint(data, pos)
-                    raw, pos = _bytes(data, pos)
-                    self.threads[index] = ThreadInfo(index, tid, raw.decode("utf-8", "replace"))
-                elif tag == REC_CODE:
-                    pos = self._code(data, pos)
-                elif tag == REC_FAILED:
-                    kind, pos = _uvarint(data, pos)
-                    size, pos = _uvarint(data, pos)
-                    sid, pos = _uvarint(data, pos)
-                    op_append(OP_FAILED)
-                    time_append(now)
-                    thread_append(thread)
-                    addr_append(kind)
-                    size_append(size)
-                    stack_append(sid)
-                elif tag == REC_RESTORE:
-                    v, pos = _uvarint(data, pos)
-                    last += (v >> 1) ^ -(v & 1)
-                    _, pos = _uvarint(data, pos)
-                    op_append(OP_RESTORE)
-                    time_append(now)
-                    thread_append(thread)
-                    addr_append(last)
-                    size_append(0)
-                    stack_append(0)
-                elif tag == REC_MODULES:
-                    pos = self._modules(data, pos, now)
-                elif tag == REC_MARK:
-                    raw, pos = _bytes(data, pos)
-                    self.marks.append(Mark(now, raw.decode("utf-8", "replace"), len(self.op)))
-                elif tag == REC_END:
-                    allocs, pos = _uvarint(data, pos)
-                    frees, pos = _uvarint(data, pos)
-                    self.end = EndInfo(allocs, frees)
-                else:
-                    raise self.fail(start, f"unknown record type 0x{tag:02x}")
+            side_len, count = _COUNTS.unpack_from(data, pos)
+            pos += _COUNTS.size
+            side_end = pos + side_len
+            if side_end > stop:
+                raise self.fail(pos, "a side stream longer than its chunk")
+            self._side(data, pos, side_end, count)
+            pos = side_end
+            if count:
+                pos = self._columns(data, pos, stop, count)
             if pos != stop:
                 raise self.fail(stop, "a record runs past the end of its chunk")
-        except IndexError:
+        except (IndexError, struct.error):
             raise self.fail(stop, "a record runs past the end of its chunk") from None
         except OverflowError:
             raise self.fail(pos, "a value out of range") from None
+
+    def _side(self, data: bytes, pos: int, stop: int, count: int) -> None:
+        """Side records, each at an event position: TIME and SWITCH set the time and thread of the events
+        that follow them (filled in as runs of one value), MARK notes where it falls."""
+        base = len(self.op)
+        now = self.time
+        thread = 0  # a chunk starts with no current thread: the tracker writes a SWITCH first
+        filled_time = filled_thread = last_at = 0
+        time_col, thread_col = self.time_col, self.thread_col
+        while pos < stop:
+            start = pos
+            at, pos = _uvarint(data, pos)
+            if at > count or at < last_at:
+                raise self.fail(start, f"a record placed at event {at} of a chunk of {count}")
+            last_at = at
+            tag = data[pos]
+            pos += 1
+            if tag == REC_TIME:
+                if at > filled_time:
+                    time_col.extend(array("I", (now,)) * (at - filled_time))
+                    filled_time = at
+                now, pos = _uvarint(data, pos)
+            elif tag == REC_SWITCH:
+                if at > filled_thread:
+                    thread_col.extend(array("I", (thread,)) * (at - filled_thread))
+                    filled_thread = at
+                thread, pos = _uvarint(data, pos)
+                if thread not in self.threads:
+                    raise self.fail(start, f"switch to unknown thread {thread}")
+            elif tag == REC_STACK:
+                pos = self._stack(data, pos, start)
+            elif tag == REC_CODE:
+                pos = self._code(data, pos)
+            elif tag == REC_RSS:
+                rss, pos = _uvarint(data, pos)
+                self.rss.append((now, rss))
+            elif tag == REC_THREAD:
+                index, pos = _uvarint(data, pos)
+                tid, pos = _uvarint(data, pos)
+                raw, pos = _bytes(data, pos)
+                self.threads[index] = ThreadInfo(index, tid, raw.decode("utf-8", "replace"))
+            elif tag == REC_MODULES:
+                pos = self._modules(data, pos, now)
+            elif tag == REC_MARK:
+                raw, pos = _bytes(data, pos)
+                self.marks.append(Mark(now, raw.decode("utf-8", "replace"), base + at))
+            elif tag == REC_END:
+                allocs, pos = _uvarint(data, pos)
+                frees, pos = _uvarint(data, pos)
+                self.end = EndInfo(allocs, frees)
+            else:
+                raise self.fail(start, f"unknown record type 0x{tag:02x}")
+        if pos != stop:
+            raise self.fail(stop, "a side record runs past the end of its stream")
+        if count > filled_time:
+            time_col.extend(array("I", (now,)) * (count - filled_time))
+        if count > filled_thread:
+            thread_col.extend(array("I", (thread,)) * (count - filled_thread))
         self.time = now
+
+    def _columns(self, data: bytes, pos: int, stop: int, count: int) -> int:
+        """The event columns, decoded in bulk: operations, address deltas, sizes, stack ids."""
+        ops = data[pos : pos + count]
+        if len(ops) != count:
+            raise IndexError("operations past the end")
+        if ops.translate(None, _VALID_OPS):
+            bad = next(b for b in ops if b not in _VALID_OPS)
+            raise self.fail(pos + ops.index(bad), f"unknown event operation {bad}")
+        pos += count
+        deltas, pos = self._column(data, pos, stop, count, _SIGNED)
+        sizes, pos = self._column(data, pos, stop, count, _UNSIGNED)
+        sids, pos = self._column(data, pos, stop, count, _UNSIGNED)
+        top = max(sids)
+        if top and top not in self.stacks:
+            raise self.fail(pos, f"reference to stack {top} before its definition")
+        self.op.frombytes(ops)
+        if OP_FAILED_BYTE in ops:  # a FAILED entry holds the allocator kind and leaves the delta base alone
+            last = 0
+            for op, d in zip(ops, deltas, strict=True):
+                if op == OP_FAILED:
+                    self.addr_col.append(d)
+                else:
+                    last += d
+                    self.addr_col.append(last)
+        else:
+            self.addr_col.extend(array("Q", accumulate(deltas)))
+        _extend(self.size_col, sizes)
+        _extend(self.stack_col, sids)
+        return pos
+
+    def _column(self, data: bytes, pos: int, stop: int, count: int, codes: dict[int, str]) -> tuple[array[int], int]:
+        width = data[pos]
+        code = codes.get(width)
+        if code is None:
+            raise self.fail(pos, f"a column of width {width}")
+        pos += 1
+        end = pos + count * width
+        if end > stop:
+            raise IndexError("column past the end")
+        column = array(code)
+        column.frombytes(data[pos:end])
+        if _BIG_ENDIAN:
+            column.byteswap()
+        return column, end
 
     def _stack(self, data: bytes, pos: int, start: int) -> int:
         sid, pos = _uvarint(data, pos)
@@ -634,6 +632,10 @@ class _Decoder:
             modules.append(Module(path.decode("utf-8", "surrogateescape"), base, tuple(segments)))
         self.module_maps.append(ModuleMap(now, tuple(modules)))
         return pos
+
+
+def _extend(column: array[int], values: array[int]) -> None:
+    column.extend(values if values.typecode == column.typecode else array(column.typecode, values))
 
 
 def _uvarint(data: bytes, pos: int) -> tuple[int, int]:
@@ -733,16 +735,10 @@ class CaptureSummary:
 
     @classmethod
     def of(cls, capture: Capture) -> CaptureSummary:
-        allocations = releases = failed = total = 0
-        for op, size in zip(capture.events.op, capture.events.size, strict=True):
-            if op < KIND_COUNT:
-                allocations += 1
-                total += size
-            elif op in (OP_FREE, OP_MUNMAP):
-                releases += 1
-            elif op == OP_FAILED:
-                failed += 1
-        return cls(allocations, releases, failed, total)
+        ops = capture.events.op
+        allocations = sum(ops.count(k) for k in range(KIND_COUNT))
+        total = sum(compress(capture.events.size, map(KIND_COUNT.__gt__, ops)))
+        return cls(allocations, ops.count(OP_FREE) + ops.count(OP_MUNMAP), ops.count(OP_FAILED), total)
 
 
 __all__ = [

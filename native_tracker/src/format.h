@@ -4,7 +4,7 @@
 #define LBT_FORMAT_H
 
 #define LBT_FORMAT_MAGIC "\x7fLBTCAP\n" /* 8 bytes: a high byte and a newline catch text-mode mangling */
-#define LBT_FORMAT_VERSION 1
+#define LBT_FORMAT_VERSION 2
 #define LBT_HEADER_SIZE 64
 #define LBT_CHUNK_SYNC 0x4B43u /* "CK" little-endian: each chunk header starts with it */
 #define LBT_CHUNK_HEADER_SIZE 12
@@ -14,21 +14,22 @@
 #define LBT_FLAG_NATIVE_STACKS 0x2u
 #define LBT_FLAG_FORKED_CHILD 0x4u
 
-/* record tags (one byte, then varint fields; see FORMAT.md) */
+/* side record tags (after the event position: one byte, then varint fields; see FORMAT.md) */
 #define LBT_REC_TIME 0x01
 #define LBT_REC_RSS 0x02
 #define LBT_REC_THREAD 0x03
 #define LBT_REC_SWITCH 0x04
-#define LBT_REC_FREE 0x05
-#define LBT_REC_MUNMAP 0x06
-#define LBT_REC_FAILED 0x07
-#define LBT_REC_RESTORE 0x08
 #define LBT_REC_STACK 0x09
 #define LBT_REC_CODE 0x0A
 #define LBT_REC_MODULES 0x0B
 #define LBT_REC_MARK 0x0C
 #define LBT_REC_END 0x0D
-#define LBT_REC_ALLOC 0x20 /* 0x20 + kind */
+
+/* event operations (the operation column): an allocator kind below, or one of these */
+#define LBT_OP_FREE 16
+#define LBT_OP_MUNMAP 17
+#define LBT_OP_FAILED 18  /* the address column holds the allocator kind */
+#define LBT_OP_RESTORE 19 /* a failed realloc: the block freed just before is live again */
 
 /* allocator kinds */
 #define LBT_KIND_MALLOC 0

@@ -18,6 +18,7 @@
 
 #define LBT_MAX_NATIVE 128
 #define LBT_MAX_PYTHON 256
+#define LBT_EVENTS_PER_CHUNK 32768 /* a chunk is flushed when its event columns are full */
 
 /* ---- real.c: the functions we interpose, resolved once; a static pool for dlsym's own start-up ---- */
 typedef struct {
@@ -91,14 +92,19 @@ int _lbt_writer_init(size_t capacity);
 int _lbt_writer_open(const char *tmpl, int forked_child);
 void _lbt_lock(void);
 void _lbt_unlock(void);
-uint8_t *_lbt_reserve(size_t n); /* under lock: room for n bytes (may flush); NULL if n can never fit */
+/* under lock: room for n bytes of side records and for one event (may flush); NULL if n can never fit */
+uint8_t *_lbt_reserve(size_t n);
 void _lbt_commit(uint8_t *end);
 void _lbt_flush_locked(void);
 void _lbt_writer_after_fork_child(void);
 size_t _lbt_writer_capacity(void);
-extern uint64_t _lbt_last_ptr;   /* delta base for addresses; reset at every chunk */
 extern uint32_t _lbt_last_thread; /* thread index of the last event in this chunk; 0 = none yet */
 extern uint64_t _lbt_start_ns;
+/* this chunk's event columns; _lbt_reserve keeps room for one more event */
+extern uint32_t _lbt_chunk_events;
+extern uint8_t *_lbt_ev_op;
+extern uint64_t *_lbt_ev_addr, *_lbt_ev_size;
+extern uint32_t *_lbt_ev_stack;
 
 /* ---- stack.c: native unwinding and the stack/code tables (ids sent once) ---- */
 typedef struct {
@@ -156,6 +162,20 @@ static inline uint8_t *_lbt_put_u(uint8_t *p, uint64_t v) {
 }
 static inline uint8_t *_lbt_put_s(uint8_t *p, int64_t v) {
     return _lbt_put_u(p, ((uint64_t)v << 1) ^ (uint64_t)(v >> 63));
+}
+/* A side record starts with the number of this chunk's events before it, then its tag. */
+static inline uint8_t *_lbt_put_tag(uint8_t *p, int tag) {
+    p = _lbt_put_u(p, _lbt_chunk_events);
+    *p++ = (uint8_t)tag;
+    return p;
+}
+/* Under lock, after an _lbt_reserve that did not fail. For FAILED, `addr` is the allocator kind. */
+static inline void _lbt_put_event(int op, uint64_t addr, uint64_t size, uint32_t stack) {
+    uint32_t i = _lbt_chunk_events++;
+    _lbt_ev_op[i] = (uint8_t)op;
+    _lbt_ev_addr[i] = addr;
+    _lbt_ev_size[i] = size;
+    _lbt_ev_stack[i] = stack;
 }
 static inline uint8_t *_lbt_put_bytes(uint8_t *p, const void *data, size_t n) {
     p = _lbt_put_u(p, n);

@@ -100,9 +100,9 @@ void _lbt_modules_repeat(void) {
     if (!snapshot_len) return;
     _lbt_lock();
     if (_lbt_active || _lbt_opt.capture[0]) {
-        uint8_t *p = _lbt_reserve(snapshot_len + 1);
+        uint8_t *p = _lbt_reserve(snapshot_len + 8);
         if (p) {
-            *p++ = LBT_REC_MODULES;
+            p = _lbt_put_tag(p, LBT_REC_MODULES);
             memcpy(p, snapshot, snapshot_len);
             _lbt_commit(p + snapshot_len);
         }

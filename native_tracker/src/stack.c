@@ -155,14 +155,14 @@ static uint32_t intern_code(const void *code) {
         }
         j = (j + 1) & (codes_cap - 1);
     }
-    size_t need = _lbt_python_code_size(code) + 16;
+    size_t need = _lbt_python_code_size(code) + 24;
     size_t room = _lbt_writer_capacity() / 2;
     uint8_t *p = _lbt_reserve(need < room ? need : room);
     if (!p) return 0;
     uint32_t id = next_code_id++;
-    *p++ = LBT_REC_CODE;
+    p = _lbt_put_tag(p, LBT_REC_CODE);
     p = _lbt_put_u(p, id);
-    p = _lbt_python_put_code(p, code, (need < room ? need : room) - 16);
+    p = _lbt_python_put_code(p, code, (need < room ? need : room) - 24);
     _lbt_commit(p);
     if (!codes[j].id) codes_count++;
     codes[j].code = (uintptr_t)code;
@@ -216,10 +216,10 @@ uint32_t _lbt_intern_stack_locked(const lbt_stack_t *st) {
     while (shared_py < npy && shared_py < base_py &&
            key[n - 1 - shared_py] == base_words[base_native + base_py - 1 - shared_py])
         shared_py++;
-    uint8_t *p = _lbt_reserve(40 + (size_t)n * 12);
+    uint8_t *p = _lbt_reserve(48 + (size_t)n * 12);
     if (!p) return 0;
     uint32_t id = next_stack_id++;
-    *p++ = LBT_REC_STACK;
+    p = _lbt_put_tag(p, LBT_REC_STACK);
     p = _lbt_put_u(p, id);
     p = _lbt_put_u(p, last_id);
     p = _lbt_put_u(p, shared_native);

@@ -48,7 +48,7 @@ static uint8_t *begin_untimed(size_t n) {
     if (!p) return NULL;
     uint64_t ms = now_ms();
     if (ms != last_ms) {
-        *p++ = LBT_REC_TIME;
+        p = _lbt_put_tag(p, LBT_REC_TIME);
         p = _lbt_put_u(p, ms);
         last_ms = ms;
     }
@@ -64,13 +64,13 @@ static uint8_t *begin_record(size_t n) {
         tls_thread = next_thread++;
         char name[17] = {0};
         prctl(PR_GET_NAME, name, 0, 0, 0);
-        *p++ = LBT_REC_THREAD;
+        p = _lbt_put_tag(p, LBT_REC_THREAD);
         p = _lbt_put_u(p, tls_thread);
         p = _lbt_put_u(p, (uint64_t)syscall(SYS_gettid));
         p = _lbt_put_bytes(p, name, strnlen(name, 16));
     }
     if (_lbt_last_thread != tls_thread) {
-        *p++ = LBT_REC_SWITCH;
+        p = _lbt_put_tag(p, LBT_REC_SWITCH);
         p = _lbt_put_u(p, tls_thread);
         _lbt_last_thread = tls_thread;
     }
@@ -81,7 +81,7 @@ static void mark_locked(const char *label) {
     size_t n = strnlen(label, 200);
     uint8_t *p = begin_untimed(n + 16);
     if (!p) return;
-    *p++ = LBT_REC_MARK;
+    p = _lbt_put_tag(p, LBT_REC_MARK);
     p = _lbt_put_bytes(p, label, n);
     _lbt_commit(p);
 }
@@ -95,15 +95,12 @@ static void note_finalizing_locked(void) {
     }
 }
 
-static void put_event(int tag, void *ptr, size_t size, uint32_t stack) {
-    uint8_t *p = begin_record(32);
+/* An event: its TIME/THREAD/SWITCH side records first, then one row of the event columns. */
+static void put_event(int op, uint64_t addr, size_t size, uint32_t stack) {
+    uint8_t *p = begin_record(0);
     if (!p) return;
-    *p++ = (uint8_t)tag;
-    p = _lbt_put_s(p, (int64_t)((uint64_t)(uintptr_t)ptr - _lbt_last_ptr));
-    _lbt_last_ptr = (uint64_t)(uintptr_t)ptr;
-    p = _lbt_put_u(p, size);
-    if (stack != UINT32_MAX) p = _lbt_put_u(p, stack);
     _lbt_commit(p);
+    _lbt_put_event(op, addr, size, stack);
 }
 
 /* ---- what the hooks call; each saves errno (the caller may be about to read it) ---- */
@@ -115,7 +112,7 @@ void _lbt_on_alloc(void *ptr, size_t size, int kind) {
     _lbt_lock();
     if (_lbt_active) {
         uint32_t stack = _lbt_intern_stack_locked(&tls_stack);
-        put_event(LBT_REC_ALLOC + kind, ptr, size, stack);
+        put_event(kind, (uintptr_t)ptr, size, stack);
         n_allocs++;
     }
     _lbt_unlock();
@@ -128,31 +125,24 @@ void _lbt_on_mmap(void *ptr, size_t len, int kind) {
     _lbt_on_alloc(ptr, len, kind);
 }
 
-static void on_release(int tag, void *ptr, size_t len) {
+static void on_release(int op, void *ptr, size_t len) {
     int saved = errno;
     _lbt_in_hook = 1;
     _lbt_lock();
     if (_lbt_active) {
         if (LBT_UNLIKELY(!finalizing_marked)) note_finalizing_locked();
-        uint8_t *p = begin_record(24);
-        if (p) {
-            *p++ = (uint8_t)tag;
-            p = _lbt_put_s(p, (int64_t)((uint64_t)(uintptr_t)ptr - _lbt_last_ptr));
-            _lbt_last_ptr = (uint64_t)(uintptr_t)ptr;
-            if (tag == LBT_REC_MUNMAP) p = _lbt_put_u(p, len);
-            _lbt_commit(p);
-            n_frees++;
-        }
+        put_event(op, (uintptr_t)ptr, len, 0);
+        n_frees++;
     }
     _lbt_unlock();
     _lbt_in_hook = 0;
     errno = saved;
 }
 
-void _lbt_on_free(void *ptr) { on_release(LBT_REC_FREE, ptr, 0); }
+void _lbt_on_free(void *ptr) { on_release(LBT_OP_FREE, ptr, 0); }
 
 void _lbt_on_munmap(void *ptr, size_t len) {
-    if (_lbt_opt.track_mmap) on_release(LBT_REC_MUNMAP, ptr, len);
+    if (_lbt_opt.track_mmap) on_release(LBT_OP_MUNMAP, ptr, len);
 }
 
 /* A failed allocation is flushed at once: it is often the last thing a process does. */
@@ -163,15 +153,8 @@ static void failed(size_t size, int kind, void *restore) {
     _lbt_lock();
     if (_lbt_active) {
         uint32_t stack = _lbt_intern_stack_locked(&tls_stack);
-        uint8_t *p = begin_record(48);
-        if (p) {
-            *p++ = LBT_REC_FAILED;
-            p = _lbt_put_u(p, (uint64_t)kind);
-            p = _lbt_put_u(p, size);
-            p = _lbt_put_u(p, stack);
-            _lbt_commit(p);
-        }
-        if (restore) put_event(LBT_REC_RESTORE, restore, 0, UINT32_MAX);
+        put_event(LBT_OP_FAILED, (uint64_t)kind, size, stack);
+        if (restore) put_event(LBT_OP_RESTORE, (uintptr_t)restore, 0, 0);
         _lbt_flush_locked();
     }
     _lbt_unlock();
@@ -198,7 +181,7 @@ static void open_statm(void) {
 static void tick_locked(uint64_t rss) {
     uint8_t *p = begin_untimed(24);
     if (!p) return;
-    *p++ = LBT_REC_RSS;
+    p = _lbt_put_tag(p, LBT_REC_RSS);
     p = _lbt_put_u(p, rss);
     _lbt_commit(p);
 }
@@ -322,7 +305,7 @@ void _lbt_on_exit(void) {
         tick_locked(rss);
         uint8_t *p = begin_untimed(32);
         if (p) {
-            *p++ = LBT_REC_END;
+            p = _lbt_put_tag(p, LBT_REC_END);
             p = _lbt_put_u(p, n_allocs);
             p = _lbt_put_u(p, n_frees);
             _lbt_commit(p);

@@ -1,5 +1,8 @@
-/* Owns the capture file: one global record buffer under one lock, cut into checksummed chunks and
- * written with write(2), so that a reader can use every chunk that reached the file before a SIGKILL. */
+/* Owns the capture file: one global buffer under one lock, cut into checksummed chunks and written with
+ * write(2), so that a reader can use every chunk that reached the file before a SIGKILL. Allocation events
+ * are kept as columns (operation, address, size, stack) and encoded at each flush, the narrowest integer
+ * width per column and chunk: a reader decodes them in bulk, and a compressor finds their repetitions;
+ * the rarer records (times, threads, stacks, code, marks) go in a side stream before the columns. */
 #include "lbt.h" /* first: it defines _GNU_SOURCE */
 
 #include <errno.h>
@@ -15,12 +18,19 @@
  * lock is ever called while it is held (no unwinding, no dl_iterate_phdr, no malloc): the only lock
  * order in the tracker is "ours last", so it cannot deadlock with the loader or libc. */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static uint8_t *buf;
-static size_t cap, len;
+static uint8_t *buf; /* chunk header, counts, side stream; the columns are encoded after it at flush */
+static size_t cap, side_cap, len;
 static int fd = -1;
-uint64_t _lbt_last_ptr;
 uint32_t _lbt_last_thread;
 uint64_t _lbt_start_ns;
+uint32_t _lbt_chunk_events;
+uint8_t *_lbt_ev_op;
+uint64_t *_lbt_ev_addr, *_lbt_ev_size;
+uint32_t *_lbt_ev_stack;
+
+/* payload: u32 side stream length, u32 event count, side stream, columns */
+#define SIDE_START (LBT_CHUNK_HEADER_SIZE + 8)
+#define COLUMNS_MAX ((size_t)LBT_EVENTS_PER_CHUNK * (1 + 8 + 8 + 8) + 3)
 
 static uint32_t crc_table[256];
 
@@ -65,20 +75,79 @@ static int write_all(const uint8_t *p, size_t n) {
 
 int _lbt_writer_init(size_t capacity) {
     crc_init();
-    cap = capacity;
+    side_cap = capacity;
+    cap = SIDE_START + side_cap + COLUMNS_MAX;
     buf = _lbt_sys_mmap(cap);
-    if (!buf) return -1;
-    len = LBT_CHUNK_HEADER_SIZE;
+    _lbt_ev_op = _lbt_sys_mmap(LBT_EVENTS_PER_CHUNK);
+    _lbt_ev_addr = _lbt_sys_mmap(LBT_EVENTS_PER_CHUNK * sizeof *_lbt_ev_addr);
+    _lbt_ev_size = _lbt_sys_mmap(LBT_EVENTS_PER_CHUNK * sizeof *_lbt_ev_size);
+    _lbt_ev_stack = _lbt_sys_mmap(LBT_EVENTS_PER_CHUNK * sizeof *_lbt_ev_stack);
+    if (!buf || !_lbt_ev_op || !_lbt_ev_addr || !_lbt_ev_size || !_lbt_ev_stack) return -1;
+    len = SIDE_START;
     return 0;
 }
 
-size_t _lbt_writer_capacity(void) { return cap; }
+size_t _lbt_writer_capacity(void) { return side_cap; }
+
+static unsigned width_of(uint64_t max) {
+    return max < (1u << 8) ? 1 : max < (1u << 16) ? 2 : max < (1ull << 32) ? 4 : 8;
+}
+
+/* One column: a width byte (1, 2, 4 or 8), then n little-endian values of that width. */
+static uint8_t *put_column(uint8_t *p, const uint64_t *v, uint32_t n, unsigned w) {
+    *p++ = (uint8_t)w;
+    switch (w) {
+    case 1:
+        for (uint32_t i = 0; i < n; i++) p[i] = (uint8_t)v[i];
+        break;
+    case 2:
+        for (uint32_t i = 0; i < n; i++) put_le16(p + 2 * i, (uint32_t)v[i]);
+        break;
+    case 4:
+        for (uint32_t i = 0; i < n; i++) put_le32(p + 4 * i, (uint32_t)v[i]);
+        break;
+    default:
+        for (uint32_t i = 0; i < n; i++) put_le64(p + 8 * i, v[i]);
+    }
+    return p + (size_t)n * w;
+}
+
+/* The event columns of this chunk, after the side stream. Addresses become signed deltas from the
+ * previous address (the first from 0); a FAILED event's entry is its allocator kind and leaves the base
+ * where it was. Deltas overwrite the addresses: the buffer is emptied right after. */
+static uint8_t *put_columns(uint8_t *p) {
+    uint32_t n = _lbt_chunk_events;
+    memcpy(p, _lbt_ev_op, n);
+    p += n;
+    uint64_t prev = 0, mag = 0, max_size = 0, max_stack = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t a = _lbt_ev_addr[i], d;
+        if (_lbt_ev_op[i] == LBT_OP_FAILED) {
+            d = a;
+        } else {
+            d = a - prev;
+            prev = a;
+        }
+        _lbt_ev_addr[i] = d;
+        mag |= d ^ (uint64_t)((int64_t)d >> 63); /* a signed value fits w bytes when this is below 2^(8w-1) */
+        max_size |= _lbt_ev_size[i];
+        if (_lbt_ev_stack[i] > max_stack) max_stack = _lbt_ev_stack[i];
+    }
+    p = put_column(p, _lbt_ev_addr, n, width_of(mag << 1));
+    p = put_column(p, _lbt_ev_size, n, width_of(max_size));
+    /* stacks are 32-bit: widen them through the address array, whose deltas are written already */
+    for (uint32_t i = 0; i < n; i++) _lbt_ev_addr[i] = _lbt_ev_stack[i];
+    return put_column(p, _lbt_ev_addr, n, width_of(max_stack));
+}
 
 void _lbt_lock(void) { pthread_mutex_lock(&lock); }
 void _lbt_unlock(void) { pthread_mutex_unlock(&lock); }
 
 void _lbt_flush_locked(void) {
-    if (len > LBT_CHUNK_HEADER_SIZE && fd >= 0) {
+    if ((len > SIDE_START || _lbt_chunk_events) && fd >= 0) {
+        put_le32(buf + LBT_CHUNK_HEADER_SIZE, (uint32_t)(len - SIDE_START));
+        put_le32(buf + LBT_CHUNK_HEADER_SIZE + 4, _lbt_chunk_events);
+        if (_lbt_chunk_events) len = (size_t)(put_columns(buf + len) - buf);
         size_t payload = len - LBT_CHUNK_HEADER_SIZE;
         put_le16(buf, LBT_CHUNK_SYNC);
         put_le16(buf + 2, 0);
@@ -93,15 +162,16 @@ void _lbt_flush_locked(void) {
             _lbt_active = 0;
         }
     }
-    len = LBT_CHUNK_HEADER_SIZE;
+    len = SIDE_START;
     /* Every chunk decodes on its own: address deltas and the current thread restart. */
-    _lbt_last_ptr = 0;
+    _lbt_chunk_events = 0;
     _lbt_last_thread = 0;
 }
 
 uint8_t *_lbt_reserve(size_t n) {
-    if (n + LBT_CHUNK_HEADER_SIZE > cap) return NULL;
-    if (len + n > cap) _lbt_flush_locked();
+    if (n > side_cap) return NULL;
+    /* Also room for one event: the TIME/SWITCH written before an event must land in the event's chunk. */
+    if (len + n > SIDE_START + side_cap || _lbt_chunk_events >= LBT_EVENTS_PER_CHUNK) _lbt_flush_locked();
     return buf + len;
 }
 
@@ -178,7 +248,7 @@ void _lbt_writer_after_fork_child(void) {
     pthread_mutex_init(&lock, NULL);
     if (fd >= 0) close(fd);
     fd = -1;
-    len = LBT_CHUNK_HEADER_SIZE;
-    _lbt_last_ptr = 0;
+    len = SIDE_START;
+    _lbt_chunk_events = 0;
     _lbt_last_thread = 0;
 }

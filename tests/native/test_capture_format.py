@@ -100,12 +100,62 @@ def test_a_broken_chunk_header_is_refused(good: bytes) -> None:
 
 def test_a_record_that_does_not_parse_is_refused_even_with_a_valid_checksum(good: bytes) -> None:
     offsets = chunk_offsets(good)
-    body = bytes([0x1F, 0, 0])  # no such record type
+    side = bytes([0, 0x1F, 0])  # at event 0, no such record type
+    body = struct.pack("<II", len(side), 0) + side
     chunk = struct.pack("<HHII", fmt.CHUNK_SYNC, 0, len(body), zlib.crc32(body)) + body
     data = good[: offsets[1]] + chunk + good[offsets[1] :]
     with pytest.raises(TrackerError, match="unknown record type 0x1f") as err:
         decode_capture(data, "x.lbt")
-    assert err.value.offset == offsets[1] + CHUNK_HEADER_SIZE
+    assert err.value.offset == offsets[1] + CHUNK_HEADER_SIZE + 8
+
+
+def chunk_of(side: bytes, ops: bytes, *columns: tuple[int, bytes]) -> bytes:
+    body = struct.pack("<II", len(side), len(ops)) + side + ops
+    body += b"".join(bytes([width]) + values for width, values in columns)
+    return struct.pack("<HHII", fmt.CHUNK_SYNC, 0, len(body), zlib.crc32(body)) + body
+
+
+def test_event_columns_decode_in_bulk_with_their_own_widths(good: bytes) -> None:
+    """Given a chunk of three events with 2-byte address deltas, 1-byte sizes and stacks, when it is
+    decoded, then the addresses are the running sums of the deltas and a FAILED event's entry is its
+    allocator kind, which leaves the running address alone."""
+    before = decode_capture(good)
+    switch = bytes([0, fmt.REC_SWITCH, 1])
+    ops = bytes([fmt.KIND_MALLOC, fmt.OP_FAILED, fmt.OP_FREE])
+    chunk = chunk_of(
+        switch,
+        ops,
+        (2, struct.pack("<hhh", 4096, fmt.KIND_CALLOC, 0)),
+        (1, bytes([24, 99, 0])),
+        (1, bytes([0, 0, 0])),
+    )
+    capture = decode_capture(good + chunk)  # after the last chunk: thread 1 is known by then
+    first = next(i for i, m in enumerate(capture.events.op) if m == fmt.OP_FAILED) - 1
+    rows = list(capture.events.rows())[first : first + 3]
+    assert [(op, addr, size) for op, _t, _th, addr, size, _s in rows] == [
+        (fmt.KIND_MALLOC, 4096, 24),
+        (fmt.OP_FAILED, fmt.KIND_CALLOC, 99),
+        (fmt.OP_FREE, 4096, 0),
+    ]
+    assert len(capture.events) == len(before.events) + 3
+
+
+@pytest.mark.parametrize(
+    ("ops", "columns", "problem"),
+    [
+        (bytes([0x33]), ((1, b"\0"), (1, b"\0"), (1, b"\0")), "unknown event operation 51"),
+        (bytes([0]), ((3, b"\0\0\0"), (1, b"\0"), (1, b"\0")), "a column of width 3"),
+        (bytes([0]), ((1, b"\0"), (1, b"\0"), (4, struct.pack("<I", 10**9))), "reference to stack 1000000000"),
+        (bytes([0, 0]), ((1, b"\0\0"), (1, b"\0\0"), (1, b"\0")), "runs past the end"),
+    ],
+)
+def test_bad_event_columns_are_refused(
+    good: bytes, ops: bytes, columns: tuple[tuple[int, bytes], ...], problem: str
+) -> None:
+    data = good + chunk_of(bytes([0, fmt.REC_SWITCH, 1]), ops, *columns)
+    with pytest.raises(TrackerError, match=problem) as err:
+        decode_capture(data, "x.lbt")
+    assert err.value.code == "corrupt"
 
 
 @pytest.mark.parametrize(
@@ -129,8 +179,8 @@ def test_another_format_version_is_refused_by_name(good: bytes) -> None:
     bad = bytearray(good)
     struct.pack_into("<H", bad, 8, fmt.FORMAT_VERSION + 1)
     struct.pack_into("<I", bad, 60, zlib.crc32(bytes(bad[:60])))
-    with pytest.raises(TrackerError, match="format version 2") as err:
-        decode_capture(bytes(bad), "v2.lbt")
+    with pytest.raises(TrackerError, match=f"format version {fmt.FORMAT_VERSION + 1}") as err:
+        decode_capture(bytes(bad), "next.lbt")
     assert err.value.code == "version"
 
 

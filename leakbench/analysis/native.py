@@ -8,8 +8,11 @@ Pure functions over a decoded `Capture` and its resolved stacks (`resolve_stacks
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import re
+from array import array
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import compress
 from typing import Literal
 
 from leakbench.analysis.model import Frame, Suspect
@@ -119,104 +122,202 @@ class ArenaGrowth:
     unmapped: int
 
 
-# ---- the replay ----
+# ---- the replay: once per capture, every view reads from it ----
 
 
-class _Heap:
-    """Live blocks while replaying events; mmaps kept apart so munmap can release ranges."""
+class HeapHistory:
+    """The lifetime of every block, from one replay of the capture.
 
-    __slots__ = ("blocks", "interp_bytes", "maps", "peak", "peak_index", "total")
+    Heap blocks are the allocation events themselves: `end[i]` is the index of the event that released
+    allocation `i` (a free, or an allocation at the same address after a missed free; `len(events)` if
+    never). A block is live at a boundary `e` (after events `[0, e)`) when `i < e <= end[i]`. Most blocks
+    die within a few events of their birth: those live at `e` are among the last SHORT events before it
+    (one bulk scan); the others are listed in `longs` (by birth), so no view walks the whole capture.
+    Mappings (whose munmaps may cut them into pieces) and blocks revived by a failed realloc are the few
+    `extras`: (start, end, size, stack, kind, origin event, ms), live at `e` when `start < e <= end`.
+    """
 
-    def __init__(self) -> None:
-        self.blocks: dict[int, tuple[int, int, int, int, int]] = {}  # addr -> (size, stack, kind, index, ms)
-        self.maps: dict[int, tuple[int, int, int, int, int]] = {}
-        self.total = 0
-        self.interp_bytes = 0
-        self.peak = 0
-        self.peak_index = 0  # events replayed when the peak was reached
+    SHORT = 4096  # events
 
-    def unmap(self, addr: int, length: int, ms: int, index: int) -> list[tuple[int, tuple[int, int, int, int, int]]]:
-        """Release [addr, addr+length); returns the (address, block) pieces removed."""
-        end = addr + length
-        removed = []
-        exact = self.maps.get(addr)
-        candidates = [addr] if exact is not None and exact[0] <= length else list(self.maps)
-        for start in candidates:
-            block = self.maps[start]
-            stop = start + block[0]
-            if stop <= addr or start >= end:
-                continue
-            del self.maps[start]
-            removed.append((start, block))
-            self._sub(block)
-            # keep what lies outside the unmapped range
-            if start < addr:
-                self._add_map(start, (addr - start, *block[1:]))
-            if stop > end:
-                self._add_map(end, (stop - end, *block[1:]))
-        return removed
+    __slots__ = ("capture", "end", "extras", "long_ends", "longs", "peak", "peak_index")
 
-    def _add_map(self, addr: int, block: tuple[int, int, int, int, int]) -> None:
-        self.maps[addr] = block
-        self.total += block[0]
-        if block[2] == KIND_MMAP_INTERP:
-            self.interp_bytes += block[0]
-
-    def _sub(self, block: tuple[int, int, int, int, int]) -> None:
-        self.total -= block[0]
-        if block[2] == KIND_MMAP_INTERP:
-            self.interp_bytes -= block[0]
-
-    def apply(self, capture: Capture, stop: int | None = None, start: int = 0) -> None:
-        """Replay events [start, stop)."""
+    def __init__(self, capture: Capture) -> None:
+        self.capture = capture
         ev = capture.events
-        n = len(ev) if stop is None else min(stop, len(ev))
-        blocks = self.blocks
-        ops, addrs, sizes, stacks, times = ev.op, ev.address, ev.size, ev.stack, ev.time_ms
-        total = self.total
-        peak = self.peak
-        for i in range(start, n):
-            op = ops[i]
+        n = len(ev)
+        short = self.SHORT
+        ops, addrs, sizes = ev.op, ev.address, ev.size
+        end = array("q", range(n))  # not an allocation: end[i] = i, never live
+        longs: list[int] = []
+        extras: list[list[int]] = []
+        blocks: dict[int, int] = {}  # address -> allocation index, or -1 - k for extras[k]
+        maps: dict[int, int] = {}  # address -> k for extras[k]
+        setdefault, pop = blocks.setdefault, blocks.pop
+        total = peak = peak_index = 0
+        for i, op, addr in zip(range(n), ops, addrs, strict=False):
             if op < KIND_MMAP:
-                size = sizes[i]
-                old = blocks.get(addrs[i])
-                if old is not None:  # a missed free (e.g. freed by code that bypassed the hooks)
-                    total -= old[0]
-                blocks[addrs[i]] = (size, stacks[i], op, i, times[i])
-                total += size
+                old = setdefault(addr, i)
+                if old != i:  # a missed free (e.g. freed by code that bypassed the hooks)
+                    blocks[addr] = i
+                    total -= self._release(old, i, sizes, end, longs, extras)
+                total += sizes[i]
                 if total > peak:
                     peak = total
-                    self.peak_index = i + 1
+                    peak_index = i + 1
             elif op == OP_FREE:
-                old = blocks.pop(addrs[i], None)
-                if old is not None:
-                    total -= old[0]
-            else:
-                self.total = total
-                self._other(capture, i, op)
-                total = self.total
+                old = pop(addr, n)  # n: no block there
+                if old != n:
+                    if old >= 0:
+                        end[old] = i
+                        total -= sizes[old]
+                        if i - old >= short:
+                            longs.append(old)
+                    else:
+                        total -= self._release(old, i, sizes, end, longs, extras)
+            elif op != OP_FAILED:  # OP_FAILED changes nothing live
+                total += self._other(capture, i, op, blocks, maps, extras, sizes, end, longs)
                 if total > peak:
                     peak = total
-                    self.peak_index = i + 1
-        self.total = total
+                    peak_index = i + 1
+        for index in blocks.values():
+            if index >= 0:
+                end[index] = n
+                if n - index >= short:
+                    longs.append(index)
+        longs.sort()
+        self.end = end
+        self.longs = longs
+        self.long_ends = array("q", [end[i] for i in longs])
+        self.extras = extras
         self.peak = peak
+        self.peak_index = peak_index  # events replayed when the peak was first reached
 
-    def _other(self, capture: Capture, i: int, op: int) -> None:
+    def _release(
+        self, old: int, i: int, sizes: array[int], end: array[int], longs: list[int], extras: list[list[int]]
+    ) -> int:
+        if old >= 0:
+            end[old] = i
+            if i - old >= self.SHORT:
+                longs.append(old)
+            return sizes[old]
+        extra = extras[-1 - old]
+        extra[1] = i
+        return extra[2]
+
+    def _other(
+        self,
+        capture: Capture,
+        i: int,
+        op: int,
+        blocks: dict[int, int],
+        maps: dict[int, int],
+        extras: list[list[int]],
+        sizes: array[int],
+        end: array[int],
+        longs: list[int],
+    ) -> int:
+        """Mappings and revived blocks; returns the change of live bytes."""
         ev = capture.events
+        n = len(ev)
+        addr = ev.address[i]
         if op in (KIND_MMAP, KIND_MMAP_INTERP):
-            self.unmap(ev.address[i], ev.size[i], ev.time_ms[i], i)  # a new mapping replaces what was there
-            self._add_map(ev.address[i], (ev.size[i], ev.stack[i], op, i, ev.time_ms[i]))
-        elif op == OP_MUNMAP:
-            self.unmap(ev.address[i], ev.size[i], ev.time_ms[i], i)
-        elif op == OP_RESTORE:
-            restored = _find_freed_block(capture, i)
-            if restored is not None:
-                self.blocks[ev.address[i]] = restored
-                self.total += restored[0]
-        # OP_FAILED changes nothing live
+            change = -_unmap(maps, extras, addr, ev.size[i], i, n)  # a new mapping replaces what was there
+            maps[addr] = len(extras)
+            extras.append([i, n, ev.size[i], ev.stack[i], op, i, ev.time_ms[i]])
+            return change + ev.size[i]
+        if op == OP_MUNMAP:
+            return -_unmap(maps, extras, addr, ev.size[i], i, n)
+        if op == OP_RESTORE:
+            j = _find_freed_block(capture, i)
+            if j is None:
+                return 0
+            change = 0
+            old = blocks.get(addr)
+            if old is not None:
+                change -= self._release(old, i, sizes, end, longs, extras)
+            blocks[addr] = -1 - len(extras)
+            extras.append([i, n, ev.size[j], ev.stack[j], ev.op[j], j, ev.time_ms[j]])
+            return change + ev.size[j]
+        return 0
+
+    def live_heap(self, at: int, since: int = 0) -> list[int]:
+        """Heap allocations made in events [since, at) and still live after event at - 1, in event order."""
+        end, short = self.end, self.SHORT
+        lo = bisect.bisect_left(self.longs, since)
+        hi = bisect.bisect_left(self.longs, at)
+        found = list(compress(self.longs[lo:hi], map(at.__le__, self.long_ends[lo:hi])))
+        first = max(since, at - short)
+        recent = compress(range(first, at), map(at.__le__, end[first:at]))
+        found += [i for i in recent if end[i] - i < short]  # the others are in `longs`
+        return found
+
+    def live_extras(self, at: int, since: int = 0) -> list[list[int]]:
+        return [x for x in self.extras if x[0] < at <= x[1] and x[5] >= since]
+
+    def groups(self, at: int, stacks: Stacks, since: int = 0) -> tuple[StackGroup, ...]:
+        """What was live after event at - 1 (and allocated at or after `since`), grouped by stack."""
+        ev = self.capture.events
+        sizes, sids, times = ev.size, ev.stack, ev.time_ms
+        acc: dict[tuple[int, bool], list[int]] = {}
+        for k in self.live_heap(at, since):
+            key = (sids[k], False)
+            ms = times[k]
+            entry = acc.get(key)
+            if entry is None:
+                acc[key] = [sizes[k], 1, ms, ms]
+            else:
+                entry[0] += sizes[k]
+                entry[1] += 1
+                if ms < entry[2]:
+                    entry[2] = ms
+                elif ms > entry[3]:
+                    entry[3] = ms
+        for _start, _end, size, stack, kind, _origin, ms in self.live_extras(at, since):
+            key = (stack, kind == KIND_MMAP_INTERP)
+            entry = acc.get(key)
+            if entry is None:
+                acc[key] = [size, 1, ms, ms]
+            else:
+                entry[0] += size
+                entry[1] += 1
+                entry[2] = min(entry[2], ms)
+                entry[3] = max(entry[3], ms)
+        groups = [
+            StackGroup(stack, stacks.get(stack, ()), b, c, first, last, interp)
+            for (stack, interp), (b, c, first, last) in acc.items()
+        ]
+        groups.sort(key=lambda g: (-g.bytes, g.stack, g.interpreter))
+        return tuple(groups)
 
 
-def _find_freed_block(capture: Capture, restore_index: int) -> tuple[int, int, int, int, int] | None:
+def _unmap(maps: dict[int, int], extras: list[list[int]], addr: int, length: int, i: int, n: int) -> int:
+    """Release [addr, addr+length) of the mappings at event i; pieces outside the range live on as new
+    extras. Returns the bytes released."""
+    stop = addr + length
+    exact = maps.get(addr)
+    candidates = [addr] if exact is not None and extras[exact][2] <= length else list(maps)
+    released = 0
+    for start in candidates:
+        k = maps[start]
+        extra = extras[k]
+        size = extra[2]
+        if start + size <= addr or start >= stop:
+            continue
+        del maps[start]
+        extra[1] = i
+        released += size
+        if start < addr:  # keep what lies outside the unmapped range
+            maps[start] = len(extras)
+            extras.append([i, n, addr - start, *extra[3:]])
+            released -= addr - start
+        if start + size > stop:
+            maps[stop] = len(extras)
+            extras.append([i, n, start + size - stop, *extra[3:]])
+            released -= start + size - stop
+    return released
+
+
+def _find_freed_block(capture: Capture, restore_index: int) -> int | None:
     """A failed realloc restores the block freed just before it: find that block's allocation."""
     ev = capture.events
     addr = ev.address[restore_index]
@@ -227,7 +328,7 @@ def _find_freed_block(capture: Capture, restore_index: int) -> tuple[int, int, i
         if ev.op[j] == OP_FREE and not seen_free:
             seen_free = True
         elif ev.op[j] < KIND_MMAP and seen_free:
-            return (ev.size[j], ev.stack[j], ev.op[j], j, ev.time_ms[j])
+            return j
     return None
 
 
@@ -240,41 +341,7 @@ def _cut_index(capture: Capture, cut: Cut) -> tuple[int, str, int]:
     return len(capture.events), label, capture.duration_ms
 
 
-def _group(items: Iterable[tuple[int, tuple[int, int, int, int, int]]], stacks: Stacks) -> tuple[StackGroup, ...]:
-    acc: dict[tuple[int, bool], list[int]] = {}
-    for _addr, (size, stack, kind, _index, ms) in items:
-        key = (stack, kind == KIND_MMAP_INTERP)
-        entry = acc.get(key)
-        if entry is None:
-            acc[key] = [size, 1, ms, ms]
-        else:
-            entry[0] += size
-            entry[1] += 1
-            if ms < entry[2]:
-                entry[2] = ms
-            if ms > entry[3]:
-                entry[3] = ms
-    groups = [
-        StackGroup(stack, stacks.get(stack, ()), b, c, first, last, interp)
-        for (stack, interp), (b, c, first, last) in acc.items()
-    ]
-    groups.sort(key=lambda g: (-g.bytes, g.stack))
-    return tuple(groups)
-
-
-# ---- the views ----
-
-
-def leaks(capture: Capture, stacks: Stacks, *, cut: Cut = "finalizing") -> LeakReport:
-    """What was allocated and not freed by the cut, grouped by stack.
-
-    The default cut is the moment the interpreter began finalising (memory released only by the
-    interpreter's teardown was kept by the program all along); "end" uses the last record.
-    """
-    stop, label, cut_ms = _cut_index(capture, cut)
-    heap = _Heap()
-    heap.apply(capture, stop)
-    groups = _group(list(heap.blocks.items()) + list(heap.maps.items()), stacks)
+def _report(label: str, cut_ms: int, groups: tuple[StackGroup, ...]) -> LeakReport:
     program = tuple(g for g in groups if not g.interpreter)
     interp = [g for g in groups if g.interpreter]
     return LeakReport(
@@ -288,30 +355,52 @@ def leaks(capture: Capture, stacks: Stacks, *, cut: Cut = "finalizing") -> LeakR
     )
 
 
-def high_water_mark(capture: Capture, stacks: Stacks) -> HighWater:
+# ---- the views ----
+
+
+def leaks(
+    capture: Capture, stacks: Stacks, *, cut: Cut = "finalizing", history: HeapHistory | None = None
+) -> LeakReport:
+    """What was allocated and not freed by the cut, grouped by stack.
+
+    The default cut is the moment the interpreter began finalising (memory released only by the
+    interpreter's teardown was kept by the program all along); "end" uses the last record.
+    """
+    stop, label, cut_ms = _cut_index(capture, cut)
+    return _report(label, cut_ms, (history or HeapHistory(capture)).groups(stop, stacks))
+
+
+def leaks_between(
+    capture: Capture, stacks: Stacks, start: Mark, stop: Mark, *, history: HeapHistory | None = None
+) -> LeakReport:
+    """What was allocated after `start` and still live at `stop` (e.g. the target's own code: the marks
+    target-start and target-end), as a LeakReport cut at `stop`."""
+    return _report(stop.label, stop.time_ms, heap_diff(capture, stacks, start, stop, history=history))
+
+
+def high_water_mark(capture: Capture, stacks: Stacks, *, history: HeapHistory | None = None) -> HighWater:
     """The most bytes live at once (heap blocks and anonymous mappings) and what was live then."""
-    heap = _Heap()
-    ev = capture.events
-    heap.apply(capture)
-    peak, peak_index = heap.peak, heap.peak_index
-    at = _Heap()
-    at.apply(capture, peak_index)
-    groups = _group(list(at.blocks.items()) + list(at.maps.items()), stacks)
-    time_ms = ev.time_ms[peak_index - 1] if peak_index else 0
-    return HighWater(peak, time_ms, peak_index, groups)
+    history = history or HeapHistory(capture)
+    at = history.peak_index
+    time_ms = capture.events.time_ms[at - 1] if at else 0
+    return HighWater(history.peak, time_ms, at, history.groups(at, stacks))
 
 
-def heap_diff(capture: Capture, stacks: Stacks, start: int | Mark, stop: int | Mark) -> tuple[StackGroup, ...]:
+def heap_diff(
+    capture: Capture,
+    stacks: Stacks,
+    start: int | Mark,
+    stop: int | Mark,
+    *,
+    history: HeapHistory | None = None,
+) -> tuple[StackGroup, ...]:
     """What was allocated after `start` and is still live at `stop`, grouped by stack, biggest first.
 
     A moment is a time in ms since the target started (events of that millisecond count as before it),
     or a Mark, which is exact to the event.
     """
     first, last = _index_at(capture, start), _index_at(capture, stop)
-    heap = _Heap()
-    heap.apply(capture, last)
-    appeared = [(a, b) for a, b in list(heap.blocks.items()) + list(heap.maps.items()) if b[3] >= first]
-    return _group(appeared, stacks)
+    return (history or HeapHistory(capture)).groups(last, stacks, since=min(first, last))
 
 
 def _index_at(capture: Capture, moment: int | Mark) -> int:
@@ -326,12 +415,20 @@ def failed_allocations(capture: Capture, stacks: Stacks) -> tuple[FailedAllocati
     even when it caught the MemoryError itself."""
     ev = capture.events
     out = []
-    for i in range(len(ev)):
-        if ev.op[i] == OP_FAILED:
-            kind = ev.address[i]
-            name = KIND_NAMES[kind] if 0 <= kind < KIND_COUNT else f"kind {kind}"
-            out.append(FailedAllocation(ev.time_ms[i], ev.size[i], name, ev.thread[i], stacks.get(ev.stack[i], ())))
+    for i in _positions(ev.op, _FAILED_OPS):
+        kind = ev.address[i]
+        name = KIND_NAMES[kind] if 0 <= kind < KIND_COUNT else f"kind {kind}"
+        out.append(FailedAllocation(ev.time_ms[i], ev.size[i], name, ev.thread[i], stacks.get(ev.stack[i], ())))
     return tuple(out)
+
+
+_ARENA_OPS = re.compile(bytes((ord("["), KIND_MMAP_INTERP, OP_MUNMAP, ord("]"))))
+_FAILED_OPS = re.compile(bytes((ord("["), OP_FAILED, ord("]"))))
+
+
+def _positions(ops: array[int], pattern: re.Pattern[bytes]) -> list[int]:
+    """Indices of the events whose operation matches: a scan of the bytes, not of Python ints."""
+    return [m.start() for m in pattern.finditer(ops.tobytes())]
 
 
 def arena_growth(capture: Capture, *, cut: Cut = "finalizing") -> ArenaGrowth:
@@ -342,7 +439,7 @@ def arena_growth(capture: Capture, *, cut: Cut = "finalizing") -> ArenaGrowth:
     total = peak = 0
     mapped = unmapped = 0
     start_bytes: int | None = None
-    for i in range(stop):
+    for i in _positions(ev.op[:stop], _ARENA_OPS):
         op = ev.op[i]
         if op == KIND_MMAP_INTERP:
             live[ev.address[i]] = ev.size[i]
@@ -351,7 +448,7 @@ def arena_growth(capture: Capture, *, cut: Cut = "finalizing") -> ArenaGrowth:
             peak = max(peak, total)
             if start_bytes is None:
                 start_bytes = 0
-        elif op == OP_MUNMAP:
+        else:
             size = live.pop(ev.address[i], None)
             if size is not None:
                 total -= size
@@ -367,18 +464,18 @@ def site_timeline(
     points: int = 50,
     top: int = 10,
     cut: Cut = "finalizing",
+    history: HeapHistory | None = None,
 ) -> Timeline:
     """Live bytes per site at `points` evenly spaced times up to the cut (as for leaks); sites named by
     `site_of` (default: the innermost Python frame, else the innermost native function), the
     interpreter's arenas as one site of their own (ARENA_SITE)."""
+    history = history or HeapHistory(capture)
     name_of = site_of or default_site
-    # sites numbered once per stack, so the loop below indexes lists instead of hashing names
-    names: list[str] = []
-    index_of_name: dict[str, int] = {}
+    # sites numbered once per stack, so the loops below index lists instead of hashing names
+    names: list[str] = [ARENA_SITE]  # site 0: the interpreter's own mappings, whoever triggered them
+    index_of_name: dict[str, int] = {ARENA_SITE: 0}
     max_stack = max(capture.stacks, default=0)
     site_of_stack = [0] * (max_stack + 1)
-    names.append(ARENA_SITE)  # site 0: the interpreter's own mappings, whoever triggered them
-    index_of_name[ARENA_SITE] = 0
     for sid in range(max_stack + 1):
         name = name_of(stacks.get(sid, ()))
         site = index_of_name.get(name)
@@ -390,42 +487,41 @@ def site_timeline(
     stop, _, cut_ms = _cut_index(capture, cut)
     duration = max(cut_ms, 1)
     bounds = [duration * (k + 1) // points for k in range(points)]
-    live: dict[int, tuple[int, int]] = {}
+    # sample k: the state after the events of [0, edges[k]): those up to bounds[k] ms, before the cut
+    edges = [min(stop, bisect.bisect_right(ev.time_ms, bound, 0, stop)) for bound in bounds]
+    # blocks that lived long, mappings and revived blocks: added to the samples where they are live
+    changes: list[list[tuple[int, int]]] = [[] for _ in range(points + 1)]
+
+    def lived(start: int, end: int, site: int, size: int) -> None:
+        first = bisect.bisect_right(edges, start)
+        last = bisect.bisect_right(edges, end)  # the first sample where it is gone
+        if first < last:
+            changes[first].append((site, size))
+            changes[last].append((site, -size))
+
+    for start, end, size, stack, kind, _origin, _ms in history.extras:
+        lived(start, end, 0 if kind == KIND_MMAP_INTERP else site_of_stack[stack], size)
+    sizes, sids, ends, short = ev.size, ev.stack, history.end, history.SHORT
+    for i in history.longs[: bisect.bisect_left(history.longs, stop)]:
+        lived(i, ends[i], site_of_stack[sids[i]], sizes[i])
     per_site = [0] * len(names)
     samples: list[list[int]] = []
     totals: list[int] = []
     total = 0
-    b = 0
-    ops, times, addrs, sizes, sids = ev.op, ev.time_ms, ev.address, ev.size, ev.stack
-    next_bound = bounds[0] if bounds else 0
-    for i in range(stop):
-        if times[i] > next_bound and b < points:
-            while b < points and times[i] > bounds[b]:
-                samples.append(per_site.copy())
-                totals.append(total)
-                b += 1
-            next_bound = bounds[b] if b < points else 1 << 62
-        op = ops[i]
-        if op < KIND_COUNT:
-            addr = addrs[i]
-            old = live.get(addr)
-            if old is not None:
-                per_site[old[1]] -= old[0]
-                total -= old[0]
-            size = sizes[i]
-            site = 0 if op == KIND_MMAP_INTERP else site_of_stack[sids[i]]
-            live[addr] = (size, site)
+    for k, edge in enumerate(edges):
+        for site, size in changes[k]:
             per_site[site] += size
             total += size
-        elif op in (OP_FREE, OP_MUNMAP):
-            old = live.pop(addrs[i], None)
-            if old is not None:
-                per_site[old[1]] -= old[0]
-                total -= old[0]
-    while b < points:
-        samples.append(per_site.copy())
-        totals.append(total)
-        b += 1
+        sample = per_site.copy()
+        at_edge = total
+        # short-lived blocks live at this edge: born among the last `short` events before it
+        first = max(0, edge - short)
+        for i in compress(range(first, edge), map(edge.__le__, ends[first:edge])):
+            if ends[i] - i < short:
+                sample[site_of_stack[sids[i]]] += sizes[i]
+                at_edge += sizes[i]
+        samples.append(sample)
+        totals.append(at_edge)
     final = samples[-1] if samples else [0] * len(names)
     peaks = [max(column) for column in zip(*samples, strict=True)] if samples else [0] * len(names)
     order = sorted(range(len(names)), key=lambda k: (-final[k], -peaks[k], names[k]))

@@ -4,20 +4,18 @@ and turn a capture into a report, without an investigation around them."""
 from __future__ import annotations
 
 import json
-import sysconfig
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from leakbench.analysis.model import to_jsonable
-from leakbench.analysis.sites import FrameRules
 from leakbench.launcher import AGENT_DIR, Probe, RunRequest, TargetRun, launch
 from leakbench.native.capture import compact_capture, find_captures, read_capture
 from leakbench.native.runner import preload_env
 from leakbench.report.document import Block, Heading, Para, Table, c, t, to_html, to_markdown
 from leakbench.report.native_section import native_blocks
-from leakbench.stages.native import analyse_capture
+from leakbench.stages.native import analyse_capture, library_rules
 from leakbench.target import TargetSpec
 from leakbench.units import human_bytes
 
@@ -43,17 +41,11 @@ def run_tracked(target: TargetSpec, capture: Path) -> NativeRun:
     return NativeRun(run, paths)
 
 
-def _rules() -> FrameRules:
-    paths = sysconfig.get_paths()
-    library = {paths[k].rstrip("/") + "/" for k in ("stdlib", "platstdlib", "purelib", "platlib") if k in paths}
-    return FrameRules(tuple(sorted(library)), str(AGENT_DIR) + "/")
-
-
 def report_capture(path: Path, fmt: Format, out_dir: Path | None = None) -> str:
     """The report of one capture as Markdown, a self-contained HTML page, or JSON."""
     capture = read_capture(path)
     out_dir = out_dir or path.parent
-    suspects, summary = analyse_capture(capture, path, rules=_rules(), out_dir=out_dir)
+    suspects, summary = analyse_capture(capture, path, rules=library_rules(), out_dir=out_dir)
     if fmt == "json":
         return json.dumps({"capture": summary, "suspects": [to_jsonable(s) for s in suspects]}, indent=2)
     blocks = _blocks(path, suspects, summary)

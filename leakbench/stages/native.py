@@ -8,6 +8,7 @@ The target gets a run of its own: tracemalloc's bookkeeping would otherwise show
 from __future__ import annotations
 
 import os
+import sysconfig
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -16,13 +17,18 @@ from typing import Any, ClassVar
 from leakbench.analysis.model import StageReport, Suspect
 from leakbench.analysis.native import (
     ARENA_SITE,
+    ArenaGrowth,
+    FailedAllocation,
+    HeapHistory,
+    HighWater,
     LeakReport,
     StackGroup,
+    Timeline,
     arena_growth,
     failed_allocations,
-    heap_diff,
     high_water_mark,
     leaks,
+    leaks_between,
     native_part,
     site_timeline,
     suspects_from_leaks,
@@ -33,11 +39,9 @@ from leakbench.launcher import AGENT_DIR, Probe, TargetRun
 from leakbench.native.capture import Capture, compact_capture, find_captures, read_capture
 from leakbench.native.runner import preload_env
 from leakbench.native.symbolize import StackFrame, resolve_stacks
-from leakbench.report.charts import Line, line_chart
 from leakbench.report.flamegraph import render_flamegraph_html
 from leakbench.sourceinfo import function_at, line_text
 from leakbench.stages.base import Contribution, StageContext
-from leakbench.stages.tracemalloc import rules_from_hello
 from leakbench.units import human_bytes
 
 TEMPLATE = "native.%p.lbt"
@@ -74,6 +78,8 @@ class NativeStage:
         paths = find_captures(ctx.stage_dir(self.kind) / TEMPLATE)
         if not paths:
             return StageReport(self.kind, "failed", "the target left no native capture (was the tracker preloaded?)")
+        from leakbench.stages.tracemalloc import rules_from_hello  # it draws charts: matplotlib, imported late
+
         suspects: list[Suspect] = []
         per_process: list[dict[str, Any]] = []
         problems: list[str] = []
@@ -115,13 +121,33 @@ class NativeStage:
         )
 
 
-def analyse_capture(
-    capture: Capture, path: Path, *, rules: FrameRules, out_dir: Path, top: int = 10, main_pid: int | None = None
-) -> tuple[list[Suspect], dict[str, Any]]:
-    """Suspects and a JSON-able summary of one capture; writes its chart and flamegraph under out_dir."""
+@dataclass(frozen=True, slots=True)
+class CaptureViews:
+    """Everything an investigation reads from one capture (the report draws from these)."""
+
+    stacks: dict[int, tuple[StackFrame, ...]]
+    leaks: LeakReport  # at the target-end mark when there is one, else at the finalizing cut
+    suspects: list[Suspect]
+    timeline: Timeline
+    failures: tuple[FailedAllocation, ...]
+    peak: HighWater
+    arenas: ArenaGrowth
+
+
+def library_rules() -> FrameRules:
+    """Frame rules for a capture read on its own: the user's code is whatever lies outside the standard
+    library, site-packages and leakbench's agent."""
+    paths = sysconfig.get_paths()
+    library = {paths[k].rstrip("/") + "/" for k in ("stdlib", "platstdlib", "purelib", "platlib") if k in paths}
+    return FrameRules(tuple(sorted(library)), str(AGENT_DIR) + "/")
+
+
+def capture_views(capture: Capture, *, rules: FrameRules, top: int = 10) -> CaptureViews:
+    """Symbolise once, replay once (HeapHistory), and compute every view from that."""
     stacks = resolve_stacks(capture)
+    history = HeapHistory(capture)
     pid = capture.pid
-    report = _leaks_of_the_run(capture, stacks)
+    report = _leaks_of_the_run(capture, stacks, history)
     suspects = suspects_from_leaks(
         report,
         pid=pid,
@@ -131,13 +157,29 @@ def analyse_capture(
         source_line=line_text,
     )
     suspects = [replace(s, function=function_at(s.file, s.line) if s.line else s.function) for s in suspects]
-    timeline = site_timeline(capture, stacks, site_of=_site_namer(rules), top=top)
+    timeline = site_timeline(capture, stacks, site_of=_site_namer(rules), top=top, history=history)
     steadiness = _steadiness(timeline.times_ms, {s.site: s.bytes for s in timeline.sites})
     suspects = [replace(s, **steadiness.get(f"{s.file}:{s.line}", {})) for s in suspects]
     failures = failed_allocations(capture, stacks)
     suspects = _failure_suspects(failures, pid, rules) + suspects
-    peak = high_water_mark(capture, stacks)
-    arenas = arena_growth(capture)
+    peak = high_water_mark(capture, stacks, history=history)
+    return CaptureViews(stacks, report, suspects, timeline, failures, peak, arena_growth(capture))
+
+
+def analyse_capture(
+    capture: Capture, path: Path, *, rules: FrameRules, out_dir: Path, top: int = 10, main_pid: int | None = None
+) -> tuple[list[Suspect], dict[str, Any]]:
+    """Suspects and a JSON-able summary of one capture; writes its chart and flamegraph under out_dir."""
+    views = capture_views(capture, rules=rules, top=top)
+    pid = capture.pid
+    report, suspects, timeline, failures, peak, arenas = (
+        views.leaks,
+        views.suspects,
+        views.timeline,
+        views.failures,
+        views.peak,
+        views.arenas,
+    )
     chart = _chart(out_dir, pid, timeline.times_ms, timeline.sites)
     flame = out_dir / "images" / f"native-flamegraph-{pid}.html"
     flame.parent.mkdir(parents=True, exist_ok=True)
@@ -175,24 +217,15 @@ def _relative(path: Path, base: Path) -> str:
         return str(path)
 
 
-def _leaks_of_the_run(capture: Capture, stacks: dict[int, tuple[StackFrame, ...]]) -> LeakReport:
+def _leaks_of_the_run(
+    capture: Capture, stacks: dict[int, tuple[StackFrame, ...]], history: HeapHistory | None = None
+) -> LeakReport:
     """What the target's code allocated and still held when it returned; else what was live at exit."""
     marks = {m.label: m for m in capture.marks}
     start, end = marks.get("target-start"), marks.get("target-end")
     if start is None or end is None:
-        return leaks(capture, stacks)
-    groups = heap_diff(capture, stacks, start, end)
-    program = tuple(g for g in groups if not g.interpreter)
-    interp = [g for g in groups if g.interpreter]
-    return LeakReport(
-        cut="target-end",
-        cut_ms=end.time_ms,
-        groups=program,
-        bytes=sum(g.bytes for g in program),
-        count=sum(g.count for g in program),
-        interpreter_bytes=sum(g.bytes for g in interp),
-        interpreter_count=sum(g.count for g in interp),
-    )
+        return leaks(capture, stacks, history=history)
+    return leaks_between(capture, stacks, start, end, history=history)
 
 
 def _site_namer(rules: FrameRules) -> Callable[[tuple[StackFrame, ...]], str]:
@@ -287,6 +320,8 @@ def _group_row(group: StackGroup) -> dict[str, Any]:
 
 
 def _chart(out_dir: Path, pid: int, times_ms: Sequence[int], sites: Sequence[Any]) -> Path | None:
+    from leakbench.report.charts import Line, line_chart  # matplotlib: only when a chart is drawn
+
     shown = [s for s in sites if s.site != ARENA_SITE][:5]
     if not shown:
         return None

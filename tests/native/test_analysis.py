@@ -6,11 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import replay_oracle as oracle
 from conftest import Tracked, run_tracked
 
 from leakbench.analysis.native import (
     ARENA_SITE,
+    HeapHistory,
     arena_growth,
+    heap_diff,
     high_water_mark,
     leaks,
     site_timeline,
@@ -81,3 +84,25 @@ def test_a_compacted_capture_reads_the_same_and_renders(tracked: Tracked, tmp_pa
     assert list(again.events.address) == list(capture.events.address) and again.complete
     page = render_flamegraph_html(leaks(again, resolve_stacks(again)).groups, title="<leaks> & more")
     assert "&lt;leaks&gt; &amp; more" in page and "<script src" not in page and "http" not in page
+
+
+class _EverythingLong(HeapHistory):
+    SHORT = 1  # every block is listed in `longs`: the other path of each view
+
+
+@pytest.mark.parametrize("history_type", [HeapHistory, _EverythingLong])
+def test_one_replay_gives_the_views_a_replay_per_view_gave(tracked: Tracked, history_type: type[HeapHistory]) -> None:
+    """Given a recorded capture, when every view reads from one HeapHistory, then leaks, the high-water
+    mark, what appeared between two moments and the timeline are those of a fresh replay per view."""
+    capture = tracked.capture()
+    stacks = resolve_stacks(capture)
+    history = history_type(capture)
+    for cut in ("finalizing", "end"):
+        assert leaks(capture, stacks, cut=cut, history=history) == oracle.leaks(capture, stacks, cut=cut)
+        timeline = site_timeline(capture, stacks, points=20, cut=cut, history=history)
+        assert timeline == oracle.site_timeline(capture, stacks, points=20, cut=cut)
+    assert high_water_mark(capture, stacks, history=history) == oracle.high_water_mark(capture, stacks)
+    middle = capture.duration_ms // 2
+    assert heap_diff(capture, stacks, middle // 2, middle, history=history) == oracle.heap_diff(
+        capture, stacks, middle // 2, middle
+    )

@@ -21,7 +21,7 @@ def build():
 
 if __name__ == "__main__":
     gc.disable()
-    for step in range(40):
+    for _step in range(40):
         for _ in range(50):
             build()  # dropped at once, but the cycle keeps both nodes
         time.sleep(0.1)

@@ -16,7 +16,7 @@ class View:
 
 
 if __name__ == "__main__":
-    for step in range(40):
+    for _step in range(40):
         for number in range(50):
             View(number)  # shown once, then dropped by the caller
         events.bus.publish("tick")

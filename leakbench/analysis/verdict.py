@@ -127,9 +127,7 @@ def decide(
     return Verdict(kind, confidence, rate, pattern, summary, to_limit, tuple(reasons))
 
 
-def _allocator_retention(
-    grower: ProcessTrend, traced: Mapping[int, Trend] | None, native_live: int | None
-) -> bool:
+def _allocator_retention(grower: ProcessTrend, traced: Mapping[int, Trend] | None, native_live: int | None) -> bool:
     """RSS grows but the memory the program holds does not: both the traced heap and native live bytes
     (which together cover every allocation) account for less than a quarter of the growth."""
     if native_live is None or not traced or grower.pid not in traced:

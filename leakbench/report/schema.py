@@ -40,20 +40,25 @@ def _strs(v: Any) -> bool:
     return isinstance(v, list) and all(isinstance(x, str) for x in v)
 
 
-VERDICT = {
+VERDICT: dict[str, Check] = {
     "kind": _one_of("leak", "no-leak", "oom", "inconclusive"),
     "confidence": lambda v: _num(v) and 0 <= v <= 1,
     "growth_bytes_per_s": _num,
     "pattern": _one_of("linear", "plateau", "sawtooth", "step", "flat"),
     "summary": _str,
 }
-EXIT = {
+EXIT: dict[str, Check] = {
     "code": _opt(_int),
     "signal": _opt(_int),
     "status": _one_of("ok", "exception", "memory-error", "killed", "timeout"),
 }
-PROCESS = {"pid": _int, "role": _one_of("main", "child"), "peak_rss_bytes": _int, "growth_bytes_per_s": _num}
-SUSPECT = {
+PROCESS: dict[str, Check] = {
+    "pid": _int,
+    "role": _one_of("main", "child"),
+    "peak_rss_bytes": _int,
+    "growth_bytes_per_s": _num,
+}
+SUSPECT: dict[str, Check] = {
     "file": _str,
     "line": _int,
     "function": _str,
@@ -64,7 +69,7 @@ SUSPECT = {
     "visible_to_tracemalloc": _bool,
     "native_frames": _strs,
 }
-RETENTION = {
+RETENTION: dict[str, Check] = {
     "type": _str,
     "count_growth": _int,
     "bytes_growth": _int,
@@ -73,7 +78,7 @@ RETENTION = {
     "chain": _strs,
     "graph": _opt(_str),
 }
-STAGE = {"status": _one_of("ok", "skipped", "failed"), "message": _str}
+STAGE: dict[str, Check] = {"status": _one_of("ok", "skipped", "failed"), "message": _str}
 
 
 def _fields(path: str, value: Any, spec: dict[str, Check], out: list[str]) -> None:
@@ -103,7 +108,12 @@ def problems(data: Any) -> list[str]:
             out.append("target.memory_limit_bytes: missing or not an integer or null")
     else:
         out.append("target: expected an object")
-    for key, spec in (("processes", PROCESS), ("suspects", SUSPECT), ("retention", RETENTION)):
+    lists: tuple[tuple[str, dict[str, Check]], ...] = (
+        ("processes", PROCESS),
+        ("suspects", SUSPECT),
+        ("retention", RETENTION),
+    )
+    for key, spec in lists:
         items = data.get(key)
         if not isinstance(items, list):
             out.append(f"{key}: expected a list")

@@ -142,3 +142,15 @@ def test_target_interpreter_without_leakbench(tmp_path: Path) -> None:
     assert evidence["stages"]["tracemalloc"]["status"] == "ok"
     top = evidence["suspects"][0]
     assert (Path(top["file"]).name, top["line"]) == ("forever.py", marked_line(script, "suspect"))
+
+
+def test_report_html_escapes_every_string_from_the_target(tmp_path: Path) -> None:
+    script = TARGETS / "hostile_names.py"
+    result = leakbench("investigate", "--playbook", "quick", "--out", str(tmp_path / "run"), str(script))
+    assert result.code == 0, result.stderr
+    page = (tmp_path / "run" / "report.html").read_text()
+    assert "<script>alert" not in page and "<img src=x" not in page
+    assert "&lt;script&gt;alert(&#x27;pwned&#x27;)&lt;/script&gt;" in page
+    assert "default-src 'none'" in page  # nothing from outside the page loads or runs
+    markdown = (tmp_path / "run" / "report.md").read_text()
+    assert "<script>" not in markdown.replace("`<script>", "")

@@ -7,11 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import Tracked, run_tracked
 
 from leakbench.analysis.native import StackGroup, heap_diff, leaks, suspects_from_leaks
 from leakbench.native.capture import KIND_CALLOC, KIND_MALLOC, KIND_POSIX_MEMALIGN, KIND_REALLOC, OP_FREE
 from leakbench.native.symbolize import resolve_stacks
+from tests.native.conftest import Tracked, run_tracked
 
 PROGRAM = """
 import ctypes, os, time

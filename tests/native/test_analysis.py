@@ -6,8 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import replay_oracle as oracle
-from conftest import Tracked, run_tracked
 
 from leakbench.analysis.native import (
     ARENA_SITE,
@@ -22,6 +20,8 @@ from leakbench.analysis.native import (
 from leakbench.native.capture import compact_capture, read_capture
 from leakbench.native.symbolize import resolve_stacks
 from leakbench.report.flamegraph import render_flamegraph_html
+from tests.native import replay_oracle as oracle
+from tests.native.conftest import Tracked, run_tracked
 
 PROGRAM = """
 import time

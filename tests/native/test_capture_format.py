@@ -10,11 +10,11 @@ import zlib
 from pathlib import Path
 
 import pytest
-from conftest import run_tracked
 
 from leakbench.errors import TrackerError
 from leakbench.native import capture as fmt
 from leakbench.native.capture import CHUNK_HEADER_SIZE, HEADER_SIZE, decode_capture, read_capture
+from tests.native.conftest import run_tracked
 
 FORMAT_H = Path(__file__).resolve().parents[2] / "native_tracker" / "src" / "format.h"
 

@@ -10,12 +10,11 @@ import textwrap
 import time
 from pathlib import Path
 
-from conftest import PYTHON, run_tracked
-
 from leakbench.analysis.native import failed_allocations
 from leakbench.native.capture import KIND_COUNT, find_captures, read_capture
 from leakbench.native.runner import preload_env
 from leakbench.native.symbolize import resolve_stacks
+from tests.native.conftest import PYTHON, run_tracked
 
 
 def test_sigkill_loses_at_most_the_last_100_ms(tmp_path: Path) -> None:

@@ -10,10 +10,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import PYTHON
 
 from leakbench.native.capture import find_captures, read_capture
 from leakbench.native.runner import preload_env
+from tests.native.conftest import PYTHON
 
 WORKLOAD = """
 import ctypes, os, threading

@@ -7,11 +7,10 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from conftest import Tracked, compile_library, run_tracked
-
 from leakbench.analysis.native import leaks
 from leakbench.native.capture import KIND_MALLOC, OP_FREE
 from leakbench.native.symbolize import resolve_stacks
+from tests.native.conftest import Tracked, compile_library, run_tracked
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

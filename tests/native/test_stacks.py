@@ -6,10 +6,9 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from conftest import run_tracked
-
 from leakbench.native.capture import KIND_MMAP, Capture
 from leakbench.native.symbolize import resolve_stacks
+from tests.native.conftest import run_tracked
 
 WORKLOAD = """
 import ctypes, json, os, re, threading

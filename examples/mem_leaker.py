@@ -20,7 +20,7 @@ def mem_leaker():
 
 
 def main():
-    iterations = int(sys.argv[1]) if len(sys.argv) > 1 else 120
+    iterations = int(sys.argv[1]) if len(sys.argv) > 1 else 200
     for _ in range(iterations):
         mem_leaker()
         time.sleep(0.03)

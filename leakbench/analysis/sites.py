@@ -79,10 +79,17 @@ class SiteGrowth:
         return self.grew_in >= MOST_INTERVALS and not self.plateaued
 
 
+IMPORTING = ("<frozen importlib._bootstrap>", "<frozen importlib._bootstrap_external>")
+
+
 def attribute(frames: Sequence[RawFrame], rules: FrameRules) -> SiteKey | None:
-    """The site of one allocation, or None when it is leakbench's own."""
+    """The site of one allocation, or None when it is leakbench's own or made while importing a module.
+
+    What a module allocates as it is imported is made once (code objects, module globals): it grows
+    during a program's start-up, never with its work, and would drown the real growth of a short run.
+    """
     for file, _line in frames:
-        if rules.is_agent(file):
+        if rules.is_agent(file) or file in IMPORTING:
             return None
     for file, line in frames:
         if rules.is_user(file):

@@ -266,6 +266,7 @@ def _peak_suspects(run: TargetRun, per_pid: dict[int, list[SnapshotSites]]) -> l
                 stages=("tracemalloc",),
                 visible_to_tracemalloc=True,
                 text=f.text,
+                trend="failed",
                 traceback=run.exit.traceback,
             ),
         )

@@ -50,3 +50,12 @@ def test_a_site_that_fills_and_stops_is_marked_plateaued() -> None:
     series = [aggregate(float(i), [trace(60_000, ("/app/cache.py", 3))] * min(i, 4), RULES) for i in range(12)]
     (row,) = growing_sites(series)
     assert row.plateaued and not row.steady
+
+
+def test_allocations_made_while_importing_are_not_growth() -> None:
+    frames = (
+        ("<frozen importlib._bootstrap_external>", 729),
+        ("<frozen importlib._bootstrap>", 241),
+        ("/app/main.py", 1),
+    )
+    assert attribute(frames + LAUNCH, RULES) is None

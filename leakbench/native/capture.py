@@ -16,7 +16,7 @@ import sys
 import zlib
 from array import array
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import accumulate, compress
 from pathlib import Path
 
@@ -25,7 +25,7 @@ from leakbench.errors import TrackerError
 # ---- constants; they must agree with native_tracker/src/format.h (a test checks) ----
 FORMAT_MAGIC = b"\x7fLBTCAP\n"
 COMPACT_MAGIC = b"\x7fLBTCAZ\n"  # a finished capture, xz-compressed whole (compact_capture)
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 HEADER_SIZE = 64
 CHUNK_SYNC = 0x4B43
 CHUNK_HEADER_SIZE = 12
@@ -111,28 +111,18 @@ class Header:
 
 @dataclass(frozen=True, slots=True)
 class CodeInfo:
-    """A Python code object, sent once; `line_for` maps an instruction index (lasti) to a line."""
+    """A Python code object, sent once (its frames carry their own line numbers)."""
 
     id: int
     filename: str
     name: str  # the qualified name
     firstlineno: int
-    linetable: bytes
-    _ranges: list[tuple[int, int, int]] = field(default_factory=list, compare=False, repr=False)
-
-    def line_for(self, lasti: int) -> int:
-        if not self._ranges and self.linetable:
-            self._ranges.extend(_parse_linetable(self.linetable, self.firstlineno))
-        for start, end, line in self._ranges:
-            if start <= lasti < end:
-                return line if line >= 0 else self.firstlineno
-        return self.firstlineno
 
 
 @dataclass(frozen=True, slots=True)
 class PyFrameRef:
     code: int
-    lasti: int
+    line: int  # the line that was running, as the tracker read it from the code's location table
     entry: bool  # the first frame run by one C-level call of the eval loop
 
 
@@ -473,8 +463,9 @@ class _Decoder:
         time_col, thread_col = self.time_col, self.thread_col
         while pos < stop:
             start = pos
-            at, pos = _uvarint(data, pos)
-            if at > count or at < last_at:
+            step, pos = _uvarint(data, pos)
+            at = last_at + step
+            if at > count:
                 raise self.fail(start, f"a record placed at event {at} of a chunk of {count}")
             last_at = at
             tag = data[pos]
@@ -483,7 +474,8 @@ class _Decoder:
                 if at > filled_time:
                     time_col.extend(array("I", (now,)) * (at - filled_time))
                     filled_time = at
-                now, pos = _uvarint(data, pos)
+                step, pos = _uvarint(data, pos)
+                now += step
             elif tag == REC_SWITCH:
                 if at > filled_thread:
                     thread_col.extend(array("I", (thread,)) * (at - filled_thread))
@@ -568,29 +560,30 @@ class _Decoder:
         return column, end
 
     def _stack(self, data: bytes, pos: int, start: int) -> int:
-        sid, pos = _uvarint(data, pos)
-        base_id, pos = _uvarint(data, pos)
-        base = self.stacks.get(base_id) if base_id else _EMPTY_STACK
-        if base is None:
-            raise self.fail(start, f"stack {sid} builds on unknown stack {base_id}")
+        sid = len(self.stacks) + 1  # stacks are numbered in the order they are written
+        back, pos = _uvarint(data, pos)
         shared, pos = _uvarint(data, pos)
         count, pos = _uvarint(data, pos)
-        if count > 1024 or shared > len(base.native):
+        base = self._parent(sid, back, shared, start).native
+        if count > 1024 or shared > len(base):
             raise self.fail(start, "an implausible stack")
-        native = []
-        prev = 0
-        for _ in range(count):
+        # new frames come outermost first, each a delta from the one outside it
+        prev = base[len(base) - shared] if shared else 0
+        native = [0] * count
+        for k in range(count - 1, -1, -1):
             v = data[pos]
             pos += 1
             if v >= 0x80:
                 v, pos = _uvarint_rest(data, pos, v)
             prev = (prev + ((v >> 1) ^ -(v & 1))) & 0xFFFFFFFFFFFFFFFF
-            native.append(prev)
+            native[k] = prev
         if shared:
-            native.extend(base.native[len(base.native) - shared :])
+            native.extend(base[len(base) - shared :])
+        back, pos = _uvarint(data, pos)
         shared, pos = _uvarint(data, pos)
         count, pos = _uvarint(data, pos)
-        if count > 1024 or shared > len(base.python):
+        pbase = self._parent(sid, back, shared, start).python
+        if count > 1024 or shared > len(pbase):
             raise self.fail(start, "an implausible stack")
         python = []
         codes = self.codes
@@ -601,18 +594,29 @@ class _Decoder:
                 raise self.fail(start, f"reference to code object {code} before its definition")
             python.append(PyFrameRef(code, word >> 1, bool(word & 1)))
         if shared:
-            python.extend(base.python[len(base.python) - shared :])
+            python.extend(pbase[len(pbase) - shared :])
         self.stacks[sid] = RawStack(sid, tuple(native), tuple(python))
         return pos
 
+    def _parent(self, sid: int, back: int, shared: int, start: int) -> RawStack:
+        if not back or not shared:
+            if back or shared:
+                raise self.fail(
+                    start, f"stack {sid} names a parent without sharing its frames, or shares frames without a parent"
+                )
+            return _EMPTY_STACK
+        parent = self.stacks.get(sid - back)
+        if parent is None:
+            raise self.fail(start, f"stack {sid} builds on unknown stack {sid - back}")
+        return parent
+
     def _code(self, data: bytes, pos: int) -> int:
-        cid, pos = _uvarint(data, pos)
+        cid = len(self.codes) + 1  # code objects are numbered in the order they are written
         firstlineno, pos = _uvarint(data, pos)
         filename, pos = _bytes(data, pos)
         qualname, pos = _bytes(data, pos)
-        table, pos = _bytes(data, pos)
         self.codes[cid] = CodeInfo(
-            cid, filename.decode("utf-8", "replace"), qualname.decode("utf-8", "replace"), firstlineno, table
+            cid, filename.decode("utf-8", "replace"), qualname.decode("utf-8", "replace"), firstlineno
         )
         return pos
 
@@ -665,63 +669,6 @@ def _bytes(data: bytes, pos: int) -> tuple[bytes, int]:
     if end > len(data):
         raise IndexError("string past the end")
     return data[pos:end], end
-
-
-# ---- CPython 3.11 location tables (Objects/locations.md), to turn lasti into a line ----
-
-
-def _parse_linetable(table: bytes, firstlineno: int) -> list[tuple[int, int, int]]:
-    """(first code unit, end code unit, line or -1) ranges."""
-    ranges: list[tuple[int, int, int]] = []
-    pos = 0
-    addr = 0
-    line = firstlineno
-    n = len(table)
-    while pos < n:
-        first = table[pos]
-        pos += 1
-        code = (first >> 3) & 15
-        length = (first & 7) + 1
-        this = line
-        if code == 15:
-            this = -1
-        elif code == 14:
-            delta, pos = _lt_svarint(table, pos)
-            line += delta
-            this = line
-            for _ in range(3):  # end line, column, end column
-                _, pos = _lt_varint(table, pos)
-        elif code == 13:
-            delta, pos = _lt_svarint(table, pos)
-            line += delta
-            this = line
-        elif code >= 10:
-            line += code - 10
-            this = line
-            pos += 2
-        else:
-            pos += 1
-        ranges.append((addr, addr + length, this))
-        addr += length
-    return ranges
-
-
-def _lt_varint(table: bytes, pos: int) -> tuple[int, int]:
-    b = table[pos]
-    pos += 1
-    value = b & 63
-    shift = 6
-    while b & 64:
-        b = table[pos]
-        pos += 1
-        value |= (b & 63) << shift
-        shift += 6
-    return value, pos
-
-
-def _lt_svarint(table: bytes, pos: int) -> tuple[int, int]:
-    value, pos = _lt_varint(table, pos)
-    return (-(value >> 1) if value & 1 else value >> 1), pos
 
 
 @dataclass(frozen=True, slots=True)

@@ -238,11 +238,11 @@ def resolve_stacks(
         return frame
 
     def python(ref: PyFrameRef) -> StackFrame:
-        key = (ref.code, ref.lasti)
+        key = (ref.code, ref.line)
         frame = python_cache.get(key)
         if frame is None:
             code = capture.codes.get(ref.code) or _UNKNOWN_CODE
-            frame = StackFrame("python", code.name, code.filename, code.line_for(ref.lasti))
+            frame = StackFrame("python", code.name, code.filename, ref.line)
             python_cache[key] = frame
         return frame
 
@@ -289,4 +289,4 @@ def merge_stack(
     return tuple(frames)
 
 
-_UNKNOWN_CODE = CodeInfo(0, "<unknown>", "<unknown>", 0, b"")
+_UNKNOWN_CODE = CodeInfo(0, "<unknown>", "<unknown>", 0)

@@ -102,6 +102,7 @@ extern uint32_t _lbt_last_thread; /* thread index of the last event in this chun
 extern uint64_t _lbt_start_ns;
 /* this chunk's event columns; _lbt_reserve keeps room for one more event */
 extern uint32_t _lbt_chunk_events;
+extern uint32_t _lbt_side_at; /* the event position of this chunk's last side record */
 extern uint8_t *_lbt_ev_op;
 extern uint64_t *_lbt_ev_addr, *_lbt_ev_size;
 extern uint32_t *_lbt_ev_stack;
@@ -135,8 +136,9 @@ uint32_t _lbt_python_version(void);
 uint32_t _lbt_python_walk(lbt_pyframe_t *out, uint32_t max, uint32_t *groups);
 int _lbt_python_finalizing(void);
 int _lbt_python_code_info(const void *code, uint64_t *fingerprint);
-uint8_t *_lbt_python_put_code(uint8_t *p, const void *code, size_t room); /* CODE record body */
-size_t _lbt_python_code_size(const void *code);
+uint8_t *_lbt_python_put_code(uint8_t *p, const void *code); /* CODE record body, at most LBT_CODE_MAX bytes */
+uint32_t _lbt_python_line(const void *code, uint32_t lasti);     /* the source line running at lasti */
+#define LBT_CODE_MAX (64 + 2 * 4 * 4096) /* names are cut at 4096 characters of up to 4 bytes */
 int _lbt_in_eval(uintptr_t ip);
 int _lbt_in_interpreter(uintptr_t ip);
 
@@ -163,9 +165,11 @@ static inline uint8_t *_lbt_put_u(uint8_t *p, uint64_t v) {
 static inline uint8_t *_lbt_put_s(uint8_t *p, int64_t v) {
     return _lbt_put_u(p, ((uint64_t)v << 1) ^ (uint64_t)(v >> 63));
 }
-/* A side record starts with the number of this chunk's events before it, then its tag. */
+/* A side record starts with the events recorded since the chunk's previous side record (the first: since
+ * the chunk began), then its tag. Every record started this way must be committed. */
 static inline uint8_t *_lbt_put_tag(uint8_t *p, int tag) {
-    p = _lbt_put_u(p, _lbt_chunk_events);
+    p = _lbt_put_u(p, _lbt_chunk_events - _lbt_side_at);
+    _lbt_side_at = _lbt_chunk_events;
     *p++ = (uint8_t)tag;
     return p;
 }

@@ -261,22 +261,67 @@ static uint8_t *put_str(uint8_t *p, const void *obj, size_t room) {
 
 #define MAX_NAME 4096
 
-size_t _lbt_python_code_size(const void *code) {
+/* The body of a CODE record: firstlineno, filename, qualname (see FORMAT.md); at most LBT_CODE_MAX bytes. */
+uint8_t *_lbt_python_put_code(uint8_t *p, const void *code) {
     const py311_code *c = code;
-    const py311_bytes *lt = c->co_linetable;
-    size_t table = lt ? (size_t)lt->ob_size : 0;
-    return 64 + 2 * 4 * MAX_NAME + table; /* names are cut at MAX_NAME characters of up to 4 bytes */
-}
-
-/* The body of a CODE record: firstlineno, filename, qualname, linetable (see FORMAT.md). `room` is what
- * _lbt_python_code_size promised, or less when that did not fit the buffer. */
-uint8_t *_lbt_python_put_code(uint8_t *p, const void *code, size_t room) {
-    const py311_code *c = code;
-    const py311_bytes *lt = c->co_linetable;
     p = _lbt_put_u(p, (uint64_t)(c->co_firstlineno < 0 ? 0 : c->co_firstlineno));
     p = put_str(p, c->co_filename, MAX_NAME);
-    p = put_str(p, c->co_qualname, MAX_NAME);
-    size_t table = lt ? (size_t)lt->ob_size : 0;
-    if (table + 64 + 2 * 4 * MAX_NAME > room) table = 0; /* enormous table: lines fall back to firstlineno */
-    return _lbt_put_bytes(p, lt ? lt->ob_sval : "", table);
+    return put_str(p, c->co_qualname, MAX_NAME);
+}
+
+/* CPython 3.11's location table (Objects/locations.md): varints of 6-bit groups, bit 6 = more follows. */
+static const uint8_t *lt_varint(const uint8_t *p, const uint8_t *end, uint32_t *out) {
+    uint32_t v = 0;
+    unsigned shift = 0;
+    while (p < end) {
+        uint8_t b = *p++;
+        if (shift < 32) v |= (uint32_t)(b & 63) << shift;
+        shift += 6;
+        if (!(b & 64)) break;
+    }
+    *out = v;
+    return p;
+}
+
+static const uint8_t *lt_svarint(const uint8_t *p, const uint8_t *end, int64_t *out) {
+    uint32_t v;
+    p = lt_varint(p, end, &v);
+    *out = (v & 1) ? -(int64_t)(v >> 1) : (int64_t)(v >> 1);
+    return p;
+}
+
+/* The line of the instruction at `lasti` (code units), read from the code's location table, as the
+ * interpreter itself would report it; firstlineno where the table has no line. The table is an
+ * immutable bytes object the code object holds, and the code object is alive: its frame is running. */
+uint32_t _lbt_python_line(const void *code, uint32_t lasti) {
+    const py311_code *c = code;
+    int64_t first = c->co_firstlineno < 0 ? 0 : c->co_firstlineno, line = first;
+    const py311_bytes *lt = c->co_linetable;
+    if (!lt || lt->ob_size <= 0) return (uint32_t)first;
+    const uint8_t *p = (const uint8_t *)lt->ob_sval, *end = p + lt->ob_size;
+    uint64_t addr = 0;
+    while (p < end) {
+        uint8_t head = *p++;
+        unsigned form = (head >> 3) & 15;
+        int64_t here = line, delta;
+        uint32_t skip;
+        if (form == 15) {
+            here = -1; /* no location */
+        } else if (form == 14) {
+            p = lt_svarint(p, end, &delta);
+            here = line += delta;
+            for (int k = 0; k < 3; k++) p = lt_varint(p, end, &skip); /* end line, column, end column */
+        } else if (form == 13) {
+            p = lt_svarint(p, end, &delta);
+            here = line += delta;
+        } else if (form >= 10) {
+            here = line += form - 10;
+            p += 2;
+        } else {
+            p += 1;
+        }
+        addr += (head & 7) + 1;
+        if (lasti < addr) return (uint32_t)(here >= 0 && here <= 0x7FFFFFFF ? here : first);
+    }
+    return (uint32_t)first;
 }

@@ -72,15 +72,29 @@ typedef struct {
     uint32_t id;
 } code_slot_t;
 
+/* A node of the frame trie: the path from a root to it is the outermost frames of some stack written
+ * already (native return addresses from the native root, Python (code, line, entry) words from the
+ * Python root). `owner` is the first stack written through the node: a new stack that shares this path
+ * names `owner` as its parent for that part and sends only the frames below it. */
+typedef struct {
+    uint64_t word;
+    uint32_t parent; /* the node of the next outer frame, or a root */
+    uint32_t node;   /* 0: empty slot */
+    uint32_t owner;
+} node_slot_t;
+
+#define NATIVE_ROOT 1u
+#define PYTHON_ROOT 2u
+
 static stack_slot_t *stacks;
 static size_t stacks_cap, stacks_count;
 static uint64_t *words;
 static size_t words_cap, words_used;
 static code_slot_t *codes;
 static size_t codes_cap, codes_count;
-static uint32_t next_stack_id, next_code_id;
-static uint32_t last_id, last_nwords, last_nnative; /* the last stack written: the base of the next */
-static uint64_t last_offset;
+static node_slot_t *nodes;
+static size_t nodes_cap, nodes_count;
+static uint32_t next_stack_id, next_code_id, next_node;
 
 #define PY_TAG (1ull << 63)
 
@@ -91,16 +105,20 @@ int _lbt_tables_init(void) {
     words = _lbt_sys_mmap(words_cap * sizeof *words);
     codes_cap = 1 << 12;
     codes = _lbt_sys_mmap(codes_cap * sizeof *codes);
+    nodes_cap = 1 << 16;
+    nodes = _lbt_sys_mmap(nodes_cap * sizeof *nodes);
     next_stack_id = next_code_id = 1; /* 0 means "no stack" / "unknown" */
-    return stacks && words && codes ? 0 : -1;
+    next_node = PYTHON_ROOT + 1;
+    return stacks && words && codes && nodes ? 0 : -1;
 }
 
 void _lbt_tables_reset(void) {
     memset(stacks, 0, stacks_cap * sizeof *stacks);
     memset(codes, 0, codes_cap * sizeof *codes);
-    stacks_count = codes_count = words_used = 0;
+    memset(nodes, 0, nodes_cap * sizeof *nodes);
+    stacks_count = codes_count = words_used = nodes_count = 0;
     next_stack_id = next_code_id = 1;
-    last_id = 0;
+    next_node = PYTHON_ROOT + 1;
 }
 
 static inline uint64_t mix(uint64_t h, uint64_t w) {
@@ -110,7 +128,7 @@ static inline uint64_t mix(uint64_t h, uint64_t w) {
 }
 
 /* Grow at half load, while there is memory; a failed growth keeps the table (at worst stacks go
- * unnamed as id 0), it never fails the allocation being recorded. */
+ * unnamed as id 0, or share fewer frames), it never fails the allocation being recorded. */
 static int grow_stacks(void) {
     size_t ncap = stacks_cap * 2;
     stack_slot_t *n = _lbt_sys_mmap(ncap * sizeof *n);
@@ -143,6 +161,67 @@ static int grow_codes(void) {
     return 0;
 }
 
+static inline size_t node_hash(uint32_t parent, uint64_t word, size_t cap) {
+    return mix(mix(0x7A11E5u, parent), word) & (cap - 1);
+}
+
+static int grow_nodes(void) {
+    size_t ncap = nodes_cap * 2;
+    node_slot_t *n = _lbt_sys_mmap(ncap * sizeof *n);
+    if (!n) return -1;
+    for (size_t i = 0; i < nodes_cap; i++) {
+        if (!nodes[i].node) continue;
+        size_t j = node_hash(nodes[i].parent, nodes[i].word, ncap);
+        while (n[j].node) j = (j + 1) & (ncap - 1);
+        n[j] = nodes[i];
+    }
+    _lbt_sys_munmap(nodes, nodes_cap * sizeof *nodes);
+    nodes = n;
+    nodes_cap = ncap;
+    return 0;
+}
+
+/* The slot of (parent, word): the node, or the empty slot where it would go. */
+static node_slot_t *node_find(uint32_t parent, uint64_t word) {
+    size_t j = node_hash(parent, word, nodes_cap);
+    while (nodes[j].node && (nodes[j].parent != parent || nodes[j].word != word)) j = (j + 1) & (nodes_cap - 1);
+    return &nodes[j];
+}
+
+typedef struct {
+    uint32_t shared; /* outermost frames found in the trie */
+    uint32_t owner;  /* a stack whose outermost `shared` frames these are (0 when shared is 0) */
+    uint32_t node;   /* the innermost node found */
+} trie_match_t;
+
+/* Follows `w` (innermost first, n words) from the outermost frame down the trie, as far as it goes. */
+static trie_match_t trie_match(uint32_t root, const uint64_t *w, uint32_t n) {
+    trie_match_t m = {0, 0, root};
+    while (m.shared < n) {
+        node_slot_t *slot = node_find(m.node, w[n - 1 - m.shared]);
+        if (!slot->node) break;
+        m.node = slot->node;
+        m.owner = slot->owner;
+        m.shared++;
+    }
+    return m;
+}
+
+/* Adds the frames below the match as nodes owned by stack `id` (stops early if the table is full). */
+static void trie_add(trie_match_t m, const uint64_t *w, uint32_t n, uint32_t id) {
+    uint32_t node = m.node;
+    for (uint32_t k = m.shared; k < n; k++) {
+        if (nodes_count * 2 >= nodes_cap && grow_nodes() != 0) return; /* full: later stacks share less */
+        node_slot_t *slot = node_find(node, w[n - 1 - k]);
+        slot->word = w[n - 1 - k];
+        slot->parent = node;
+        slot->node = next_node++;
+        slot->owner = id;
+        nodes_count++;
+        node = slot->node;
+    }
+}
+
 static uint32_t intern_code(const void *code) {
     uint64_t fp;
     _lbt_python_code_info(code, &fp);
@@ -155,20 +234,25 @@ static uint32_t intern_code(const void *code) {
         }
         j = (j + 1) & (codes_cap - 1);
     }
-    size_t need = _lbt_python_code_size(code) + 24;
-    size_t room = _lbt_writer_capacity() / 2;
-    uint8_t *p = _lbt_reserve(need < room ? need : room);
+    uint8_t *p = _lbt_reserve(LBT_CODE_MAX + 16);
     if (!p) return 0;
-    uint32_t id = next_code_id++;
+    uint32_t id = next_code_id++; /* CODE records are numbered in the order they are written */
     p = _lbt_put_tag(p, LBT_REC_CODE);
-    p = _lbt_put_u(p, id);
-    p = _lbt_python_put_code(p, code, (need < room ? need : room) - 24);
+    p = _lbt_python_put_code(p, code);
     _lbt_commit(p);
     if (!codes[j].id) codes_count++;
     codes[j].code = (uintptr_t)code;
     codes[j].fingerprint = fp;
     codes[j].id = id;
     return id;
+}
+
+/* One part of a STACK record: the parent (as a distance back from this stack's id, 0: none), the
+ * outermost frames shared with it, the new frames. */
+static uint8_t *put_part_head(uint8_t *p, uint32_t id, trie_match_t m, uint32_t n) {
+    p = _lbt_put_u(p, m.shared ? id - m.owner : 0);
+    p = _lbt_put_u(p, m.shared);
+    return _lbt_put_u(p, n - m.shared);
 }
 
 uint32_t _lbt_intern_stack_locked(const lbt_stack_t *st) {
@@ -197,49 +281,39 @@ uint32_t _lbt_intern_stack_locked(const lbt_stack_t *st) {
         words = moved;
         words_cap = ncap;
     }
-    /* STACK: id, then the stack as a change of the previously written one (consecutive new stacks share
-     * their outer frames: a cheap stand-in for a trie). For the native part and then the Python part:
-     * how many outermost frames are shared with the base, how many new innermost frames follow, and
-     * those frames (native: zigzag deltas from the previous address; Python: code id, lasti << 1 | entry). */
-    uint32_t npy = n - st->nnative;
-    uint32_t base_native = 0, base_py = 0;
-    const uint64_t *base_words = NULL;
-    if (last_id) {
-        base_words = words + last_offset;
-        base_native = last_nnative;
-        base_py = last_nwords - last_nnative;
+    /* A new stack. Its Python frames as written: (code id, line, entry), the line read from the code's
+     * location table now, while the frame runs (so the capture needs no line tables). Different
+     * instructions of one line then make the same frame, which the trie shares. */
+    uint32_t nnative = st->nnative, npy = n - nnative;
+    uint64_t py[LBT_MAX_PYTHON];
+    for (uint32_t i = 0; i < npy; i++) {
+        uint64_t k = key[nnative + i];
+        uint32_t line = _lbt_python_line(st->py[i].code, st->py[i].lasti);
+        py[i] = (k & 0x7FFFFFFF00000000ull) | ((uint64_t)line << 1) | (k & 1);
     }
-    uint32_t shared_native = 0, shared_py = 0;
-    while (shared_native < st->nnative && shared_native < base_native &&
-           key[st->nnative - 1 - shared_native] == base_words[base_native - 1 - shared_native])
-        shared_native++;
-    while (shared_py < npy && shared_py < base_py &&
-           key[n - 1 - shared_py] == base_words[base_native + base_py - 1 - shared_py])
-        shared_py++;
+    trie_match_t mn = trie_match(NATIVE_ROOT, key, nnative);
+    trie_match_t mp = trie_match(PYTHON_ROOT, py, npy);
     uint8_t *p = _lbt_reserve(48 + (size_t)n * 12);
     if (!p) return 0;
-    uint32_t id = next_stack_id++;
+    uint32_t id = next_stack_id++; /* STACK records are numbered in the order they are written */
+    /* STACK: for the native part and then the Python part: a parent stack that has the same outermost
+     * frames, how many of them, and the new innermost frames (native: zigzag deltas, the first from the
+     * innermost shared frame; Python: code id, line << 1 | entry). */
     p = _lbt_put_tag(p, LBT_REC_STACK);
-    p = _lbt_put_u(p, id);
-    p = _lbt_put_u(p, last_id);
-    p = _lbt_put_u(p, shared_native);
-    p = _lbt_put_u(p, st->nnative - shared_native);
-    uint64_t prev = 0;
-    for (uint32_t i = 0; i < st->nnative - shared_native; i++) {
+    p = put_part_head(p, id, mn, nnative);
+    uint64_t prev = mn.shared ? key[nnative - mn.shared] : 0;
+    for (uint32_t i = nnative - mn.shared; i-- > 0;) {
         p = _lbt_put_s(p, (int64_t)(key[i] - prev));
         prev = key[i];
     }
-    p = _lbt_put_u(p, shared_py);
-    p = _lbt_put_u(p, npy - shared_py);
-    for (uint32_t i = st->nnative; i < n - shared_py; i++) {
-        p = _lbt_put_u(p, (key[i] >> 32) & 0x7FFFFFFFu);
-        p = _lbt_put_u(p, key[i] & 0xFFFFFFFFu);
+    p = put_part_head(p, id, mp, npy);
+    for (uint32_t i = 0; i < npy - mp.shared; i++) {
+        p = _lbt_put_u(p, (py[i] >> 32) & 0x7FFFFFFFu);
+        p = _lbt_put_u(p, py[i] & 0xFFFFFFFFu);
     }
     _lbt_commit(p);
-    last_id = id;
-    last_offset = words_used;
-    last_nwords = n;
-    last_nnative = st->nnative;
+    trie_add(mn, key, nnative, id);
+    trie_add(mp, py, npy, id);
     memcpy(words + words_used, key, n * sizeof key[0]);
     stacks[j].hash = h;
     stacks[j].offset = words_used;

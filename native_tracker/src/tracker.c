@@ -47,9 +47,11 @@ static uint8_t *begin_untimed(size_t n) {
     uint8_t *p = _lbt_reserve(n + 64);
     if (!p) return NULL;
     uint64_t ms = now_ms();
-    if (ms != last_ms) {
+    /* TIME carries the change since the previous TIME (the first: since the start). The clock is read
+     * under the lock, so it never goes back; the test guards against it anyway. */
+    if (ms != last_ms && (last_ms == UINT64_MAX || ms > last_ms)) {
         p = _lbt_put_tag(p, LBT_REC_TIME);
-        p = _lbt_put_u(p, ms);
+        p = _lbt_put_u(p, last_ms == UINT64_MAX ? ms : ms - last_ms);
         last_ms = ms;
     }
     return p;

@@ -24,6 +24,7 @@ static int fd = -1;
 uint32_t _lbt_last_thread;
 uint64_t _lbt_start_ns;
 uint32_t _lbt_chunk_events;
+uint32_t _lbt_side_at;
 uint8_t *_lbt_ev_op;
 uint64_t *_lbt_ev_addr, *_lbt_ev_size;
 uint32_t *_lbt_ev_stack;
@@ -165,6 +166,7 @@ void _lbt_flush_locked(void) {
     len = SIDE_START;
     /* Every chunk decodes on its own: address deltas and the current thread restart. */
     _lbt_chunk_events = 0;
+    _lbt_side_at = 0;
     _lbt_last_thread = 0;
 }
 
@@ -250,5 +252,6 @@ void _lbt_writer_after_fork_child(void) {
     fd = -1;
     len = SIDE_START;
     _lbt_chunk_events = 0;
+    _lbt_side_at = 0;
     _lbt_last_thread = 0;
 }

@@ -193,3 +193,71 @@ def test_rss_ticks_and_timestamps(good: bytes) -> None:
     assert all(rss > 1_000_000 for _, rss in capture.rss)
     assert list(capture.events.time_ms) == sorted(capture.events.time_ms)
     assert capture.duration_ms >= 150
+
+
+def uvarint(v: int) -> bytes:
+    out = bytearray()
+    while v >= 0x80:
+        out.append((v & 0x7F) | 0x80)
+        v >>= 7
+    out.append(v)
+    return bytes(out)
+
+
+def svarint(v: int) -> bytes:
+    return uvarint((v << 1) ^ (v >> 63) if v < 0 else v << 1)
+
+
+def stack_record(native: tuple[int, int, list[int]], python: tuple[int, int, list[tuple[int, int]]]) -> bytes:
+    """A STACK record at the same event position as the previous record: for each part the parent
+    (distance back), the shared outer frames and the new frames (native: deltas, outermost first)."""
+    back, shared, deltas = native
+    out = bytes([0, fmt.REC_STACK]) + uvarint(back) + uvarint(shared) + uvarint(len(deltas))
+    out += b"".join(svarint(d) for d in deltas)
+    back, shared, frames = python
+    out += uvarint(back) + uvarint(shared) + uvarint(len(frames))
+    return out + b"".join(uvarint(code) + uvarint(word) for code, word in frames)
+
+
+def test_a_stack_builds_on_any_earlier_stack_not_just_the_last(good: bytes) -> None:
+    """Given three new stacks where the third shares the outer frames of the first (two back), when the
+    chunk is decoded, then the third has its own innermost frame followed by the first one's outer frames,
+    and its Python frames are the second one's with the line each frame carries."""
+    before = decode_capture(good)
+    first = len(before.stacks) + 1
+    code = next(iter(before.codes))
+    side = stack_record((0, 0, [0x1000, 0x10, 0x10]), (0, 0, []))  # 0x1000 (outermost), 0x1010, 0x1020
+    side += stack_record((0, 0, [0x9000]), (0, 0, [(code, 41 << 1 | 1), (code, 7 << 1)]))
+    side += stack_record((2, 2, [0x5]), (1, 2, []))  # 0x1015 below 0x1010, 0x1000 of the first
+    capture = decode_capture(good + chunk_of(side, b""))
+    assert capture.stacks[first].native == (0x1020, 0x1010, 0x1000)
+    third = capture.stacks[first + 2]
+    assert third.native == (0x1015, 0x1010, 0x1000)
+    assert [(f.code, f.line, f.entry) for f in third.python] == [(code, 41, True), (code, 7, False)]
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        stack_record((1, 0, []), (0, 0, [])),  # a parent of nothing shared
+        stack_record((0, 1, []), (0, 0, [])),  # shared frames without a parent
+        stack_record((10**6, 1, []), (0, 0, [])),  # a parent never defined
+    ],
+)
+def test_a_stack_with_a_bad_parent_is_refused(good: bytes, record: bytes) -> None:
+    with pytest.raises(TrackerError) as err:
+        decode_capture(good + chunk_of(record, b""), "x.lbt")
+    assert err.value.code == "corrupt"
+
+
+def test_side_records_are_placed_by_steps_and_times_move_by_steps(good: bytes) -> None:
+    """Given a chunk of four events with a TIME after the first (step 1, +5 ms) and another after the
+    third (step 2, +2 ms), when it is decoded, then the events carry those times."""
+    before = decode_capture(good)
+    side = bytes([0, fmt.REC_SWITCH, 1, 1, fmt.REC_TIME, 5, 2, fmt.REC_TIME, 2])
+    ops = bytes([fmt.KIND_MALLOC] * 4)
+    chunk = chunk_of(side, ops, (1, bytes([16] * 4)), (1, bytes([8] * 4)), (1, bytes(4)))
+    capture = decode_capture(good + chunk)
+    t = before.duration_ms
+    assert list(capture.events.time_ms[-4:]) == [t, t + 5, t + 5, t + 7]
+    assert capture.duration_ms == t + 7

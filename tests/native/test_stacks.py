@@ -70,3 +70,33 @@ def test_python_frames_are_placed_where_the_interpreter_ran_them(tmp_path: Path,
     assert python == ["nested.<locals>.<listcomp>", *["nested"] * 13, "<module>"]
     assert not any(n.startswith("_PyEval_EvalFrameDefault") for n in names)
     assert frames[0].module == str(fixture_lib)  # loaded with dlopen after start: still named
+
+
+def test_python_lines_are_read_by_the_tracker_from_each_location_table(tmp_path: Path) -> None:
+    """Given allocations on a line inside a statement that spans several lines and on a line far below
+    its function's first line, when the tracker names their lines, then they are the lines that ran."""
+    program = """
+    def build(n):
+        data = [
+            bytearray(n),
+            bytearray(n + 1),  # second
+        ]
+        return data
+    def far():
+        total = 0
+        for k in range(3):
+            total += k
+        kept = bytearray(77_777)  # far
+        return kept, total
+    a = build(123_456)
+    b = far()
+    """
+    tracked = run_tracked(tmp_path, program)
+    capture = tracked.capture()
+    stacks = resolve_stacks(capture)
+    lines = {}
+    for size, stack in zip(capture.events.size, capture.events.stack, strict=True):
+        if size in (123_458, 77_778):
+            lines[size] = next(f.line for f in stacks[stack] if f.kind == "python")
+    assert lines == {123_458: tracked.line("second"), 77_778: tracked.line("far")}
+    assert all(not hasattr(code, "linetable") for code in capture.codes.values())

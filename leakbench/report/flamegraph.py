@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from leakbench.analysis.native import StackGroup
 from leakbench.native.symbolize import StackFrame
+from leakbench.units import human_bytes
 
 
 @dataclass(slots=True)
@@ -44,17 +45,8 @@ def _label(frame: StackFrame) -> str:
     return frame.function
 
 
-def _size(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:,.0f} {unit}" if unit == "B" else f"{value:,.1f} {unit}"
-        value /= 1024
-    return f"{n} B"
-
-
 def _render(node: _Node, total: int, min_fraction: float, out: list[str]) -> None:
-    title = html.escape(f"{node.label}\n{_size(node.bytes)} in {node.count:,} blocks", quote=True)
+    title = html.escape(f"{node.label}\n{human_bytes(node.bytes)} in {node.count:,} blocks", quote=True)
     share = node.bytes / total if total else 0.0
     out.append(
         f'<div class="n {node.kind}" style="flex-grow:{node.bytes}"><div class="b" title="{title}">'
@@ -104,7 +96,7 @@ def render_flamegraph_html(
     root = _tree(groups)
     body: list[str] = []
     _render(root, root.bytes, min_fraction, body)
-    subtitle = f"{_size(root.bytes)} in {root.count:,} blocks; Python frames orange, native blue"
+    subtitle = f"{human_bytes(root.bytes)} in {root.count:,} blocks; Python frames orange, native blue"
     return (
         "<!DOCTYPE html><html><head><meta charset='utf-8'>"
         f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>"

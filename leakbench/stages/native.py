@@ -228,10 +228,15 @@ def _leaks_of_the_run(
     return leaks_between(capture, stacks, start, end, history=history)
 
 
+def _python_site(frames: Sequence[StackFrame], rules: FrameRules) -> StackFrame | None:
+    """The innermost Python frame in the user's own code, else the innermost Python frame."""
+    python = [f for f in frames if f.kind == "python"]
+    return next((f for f in python if rules.is_user(f.file)), python[0] if python else None)
+
+
 def _site_namer(rules: FrameRules) -> Callable[[tuple[StackFrame, ...]], str]:
     def name(frames: tuple[StackFrame, ...]) -> str:
-        python = [f for f in frames if f.kind == "python"]
-        where = next((f for f in python if rules.is_user(f.file)), python[0] if python else None)
+        where = _python_site(frames, rules)
         if where is not None:
             return f"{where.file}:{where.line}"
         return frames[0].function if frames else "<no stack>"
@@ -261,8 +266,7 @@ def _failure_suspects(failures: Sequence[Any], pid: int, rules: FrameRules) -> l
     """The line whose allocation failed: the one that hit the memory limit."""
     out = []
     for failure in sorted(failures, key=lambda f: -f.size)[:1]:
-        python = [f for f in failure.frames if f.kind == "python"]
-        where = next((f for f in python if rules.is_user(f.file)), python[0] if python else None)
+        where = _python_site(failure.frames, rules)
         if where is None:
             continue
         out.append(

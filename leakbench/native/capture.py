@@ -17,7 +17,8 @@ import zlib
 from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass
-from itertools import accumulate, compress
+from functools import lru_cache
+from itertools import compress
 from pathlib import Path
 
 from leakbench.errors import TrackerError
@@ -25,7 +26,7 @@ from leakbench.errors import TrackerError
 # ---- constants; they must agree with native_tracker/src/format.h (a test checks) ----
 FORMAT_MAGIC = b"\x7fLBTCAP\n"
 COMPACT_MAGIC = b"\x7fLBTCAZ\n"  # a finished capture, xz-compressed whole (compact_capture)
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 HEADER_SIZE = 64
 CHUNK_SYNC = 0x4B43
 CHUNK_HEADER_SIZE = 12
@@ -79,10 +80,8 @@ OP_RESTORE = 19  # a failed realloc: the block at `address` is live again
 _HEADER = struct.Struct("<8sHHIII QQ IIIII I")
 _CHUNK = struct.Struct("<HHII")
 _COUNTS = struct.Struct("<II")  # a chunk payload starts with: side stream bytes, events
-_SIGNED = {1: "b", 2: "h", 4: "i", 8: "q"}
 _UNSIGNED = {1: "B", 2: "H", 4: "I", 8: "Q"}
 _VALID_OPS = bytes(range(KIND_COUNT)) + bytes((OP_FREE, OP_MUNMAP, OP_FAILED, OP_RESTORE))
-OP_FAILED_BYTE = bytes((OP_FAILED,))
 _BIG_ENDIAN = sys.byteorder == "big"
 
 
@@ -294,12 +293,12 @@ def decode_capture(data: bytes, name: str = "<capture>") -> Capture:
         size_bytes=total,
         header=header,
         events=EventTable(
-            decoder.op,
+            decoder.column("B", decoder.op_parts),
             decoder.time_col,
             decoder.thread_col,
-            decoder.addr_col,
-            decoder.size_col,
-            decoder.stack_col,
+            decoder.column("Q", decoder.addr_parts),
+            decoder.column("Q", decoder.size_parts),
+            decoder.column("I", decoder.stack_parts),
         ),
         stacks=decoder.stacks,
         codes=decoder.codes,
@@ -416,12 +415,15 @@ class _Decoder:
     def __init__(self, name: str, header: Header) -> None:
         self.name = name
         self.header = header
-        self.op = array("B")
+        # each column's chunks, little-endian at the column's width, joined once at the end (growing an
+        # array chunk by chunk would copy it again and again)
+        self.op_parts: list[bytes] = []
+        self.addr_parts: list[bytes | bytearray] = []
+        self.size_parts: list[bytes | bytearray] = []
+        self.stack_parts: list[bytes | bytearray] = []
+        self.events = 0
         self.time_col = array("I")
         self.thread_col = array("I")
-        self.addr_col = array("Q")
-        self.size_col = array("Q")
-        self.stack_col = array("I")
         self.stacks: dict[int, RawStack] = {}
         self.codes: dict[int, CodeInfo] = {}
         self.threads: dict[int, ThreadInfo] = {}
@@ -456,7 +458,7 @@ class _Decoder:
     def _side(self, data: bytes, pos: int, stop: int, count: int) -> None:
         """Side records, each at an event position: TIME and SWITCH set the time and thread of the events
         that follow them (filled in as runs of one value), MARK notes where it falls."""
-        base = len(self.op)
+        base = self.events
         now = self.time
         thread = 0  # a chunk starts with no current thread: the tracker writes a SWITCH first
         filled_time = filled_thread = last_at = 0
@@ -515,7 +517,8 @@ class _Decoder:
         self.time = now
 
     def _columns(self, data: bytes, pos: int, stop: int, count: int) -> int:
-        """The event columns, decoded in bulk: operations, address deltas, sizes, stack ids."""
+        """The event columns, decoded in bulk (byte planes, no per-event work): operations, addresses,
+        sizes, stack ids."""
         ops = data[pos : pos + count]
         if len(ops) != count:
             raise IndexError("operations past the end")
@@ -523,41 +526,37 @@ class _Decoder:
             bad = next(b for b in ops if b not in _VALID_OPS)
             raise self.fail(pos + ops.index(bad), f"unknown event operation {bad}")
         pos += count
-        deltas, pos = self._column(data, pos, stop, count, _SIGNED)
-        sizes, pos = self._column(data, pos, stop, count, _UNSIGNED)
-        sids, pos = self._column(data, pos, stop, count, _UNSIGNED)
-        top = max(sids)
-        if top and top not in self.stacks:
+        addrs, pos = self._column(data, pos, stop, count)
+        sizes, pos = self._column(data, pos, stop, count)
+        sids, pos = self._column(data, pos, stop, count)
+        width = len(sids) // count
+        if _any_above(sids, width, len(self.stacks)):
+            top = max(array(_UNSIGNED[width], sids))
             raise self.fail(pos, f"reference to stack {top} before its definition")
-        self.op.frombytes(ops)
-        if OP_FAILED_BYTE in ops:  # a FAILED entry holds the allocator kind and leaves the delta base alone
-            last = 0
-            for op, d in zip(ops, deltas, strict=True):
-                if op == OP_FAILED:
-                    self.addr_col.append(d)
-                else:
-                    last += d
-                    self.addr_col.append(last)
-        else:
-            self.addr_col.extend(array("Q", accumulate(deltas)))
-        _extend(self.size_col, sizes)
-        _extend(self.stack_col, sids)
+        self.op_parts.append(ops)
+        self.addr_parts.append(_widen(addrs, len(addrs) // count, 8))
+        self.size_parts.append(_widen(sizes, len(sizes) // count, 8))
+        self.stack_parts.append(_widen(sids, width, 4))
+        self.events += count
         return pos
 
-    def _column(self, data: bytes, pos: int, stop: int, count: int, codes: dict[int, str]) -> tuple[array[int], int]:
+    @staticmethod
+    def column(typecode: str, parts: list[bytes] | list[bytes | bytearray]) -> array[int]:
+        column = array(typecode)
+        column.frombytes(b"".join(parts))
+        if _BIG_ENDIAN:
+            column.byteswap()
+        return column
+
+    def _column(self, data: bytes, pos: int, stop: int, count: int) -> tuple[bytes, int]:
         width = data[pos]
-        code = codes.get(width)
-        if code is None:
+        if width not in _UNSIGNED:
             raise self.fail(pos, f"a column of width {width}")
         pos += 1
         end = pos + count * width
         if end > stop:
             raise IndexError("column past the end")
-        column = array(code)
-        column.frombytes(data[pos:end])
-        if _BIG_ENDIAN:
-            column.byteswap()
-        return column, end
+        return data[pos:end], end
 
     def _stack(self, data: bytes, pos: int, start: int) -> int:
         sid = len(self.stacks) + 1  # stacks are numbered in the order they are written
@@ -638,8 +637,38 @@ class _Decoder:
         return pos
 
 
-def _extend(column: array[int], values: array[int]) -> None:
-    column.extend(values if values.typecode == column.typecode else array(column.typecode, values))
+def _widen(raw: bytes, width: int, wide: int) -> bytes | bytearray:
+    """Little-endian unsigned values of `width` bytes as values of `wide` bytes: each byte plane is copied
+    into place by one slice assignment."""
+    if width == wide:
+        return raw
+    out = bytearray(len(raw) // width * wide)
+    for k in range(width):
+        out[k::wide] = raw[k::width]
+    return out
+
+
+@lru_cache(maxsize=512)
+def _byte_mask(limit: int, above: bool) -> bytes:
+    """A translation table: 0xFF for the bytes above `limit` (or equal to it), 0 for the others."""
+    return bytes(0xFF if (b > limit if above else b == limit) else 0 for b in range(256))
+
+
+def _any_above(raw: bytes, width: int, limit: int) -> bool:
+    """Whether any little-endian unsigned value of `width` bytes in `raw` exceeds `limit`: compared byte
+    plane by byte plane from the top, as bit masks, without a per-value loop."""
+    if limit >= (1 << (8 * width)) - 1:
+        return False
+    tied = -1  # the values whose higher bytes all equal the limit's so far
+    for k in range(width - 1, -1, -1):
+        plane = raw[k::width]
+        byte = (limit >> (8 * k)) & 0xFF
+        if tied & int.from_bytes(plane.translate(_byte_mask(byte, True)), "little"):
+            return True
+        tied &= int.from_bytes(plane.translate(_byte_mask(byte, False)), "little")
+        if not tied:
+            return False
+    return False
 
 
 def _uvarint(data: bytes, pos: int) -> tuple[int, int]:

@@ -113,30 +113,22 @@ static uint8_t *put_column(uint8_t *p, const uint64_t *v, uint32_t n, unsigned w
     return p + (size_t)n * w;
 }
 
-/* The event columns of this chunk, after the side stream. Addresses become signed deltas from the
- * previous address (the first from 0); a FAILED event's entry is its allocator kind and leaves the base
- * where it was. Deltas overwrite the addresses: the buffer is emptied right after. */
+/* The event columns of this chunk, after the side stream. Addresses are written whole (a FAILED event's
+ * entry is its allocator kind): a free repeats its block's address, which a compressor finds, and a
+ * reader needs no running sum. */
 static uint8_t *put_columns(uint8_t *p) {
     uint32_t n = _lbt_chunk_events;
     memcpy(p, _lbt_ev_op, n);
     p += n;
-    uint64_t prev = 0, mag = 0, max_size = 0, max_stack = 0;
+    uint64_t max_addr = 0, max_size = 0, max_stack = 0;
     for (uint32_t i = 0; i < n; i++) {
-        uint64_t a = _lbt_ev_addr[i], d;
-        if (_lbt_ev_op[i] == LBT_OP_FAILED) {
-            d = a;
-        } else {
-            d = a - prev;
-            prev = a;
-        }
-        _lbt_ev_addr[i] = d;
-        mag |= d ^ (uint64_t)((int64_t)d >> 63); /* a signed value fits w bytes when this is below 2^(8w-1) */
+        max_addr |= _lbt_ev_addr[i];
         max_size |= _lbt_ev_size[i];
         if (_lbt_ev_stack[i] > max_stack) max_stack = _lbt_ev_stack[i];
     }
-    p = put_column(p, _lbt_ev_addr, n, width_of(mag << 1));
+    p = put_column(p, _lbt_ev_addr, n, width_of(max_addr));
     p = put_column(p, _lbt_ev_size, n, width_of(max_size));
-    /* stacks are 32-bit: widen them through the address array, whose deltas are written already */
+    /* stacks are 32-bit: widen them through the address array, which is written already */
     for (uint32_t i = 0; i < n; i++) _lbt_ev_addr[i] = _lbt_ev_stack[i];
     return put_column(p, _lbt_ev_addr, n, width_of(max_stack));
 }

@@ -116,26 +116,25 @@ def chunk_of(side: bytes, ops: bytes, *columns: tuple[int, bytes]) -> bytes:
 
 
 def test_event_columns_decode_in_bulk_with_their_own_widths(good: bytes) -> None:
-    """Given a chunk of three events with 2-byte address deltas, 1-byte sizes and stacks, when it is
-    decoded, then the addresses are the running sums of the deltas and a FAILED event's entry is its
-    allocator kind, which leaves the running address alone."""
+    """Given a chunk of three events with 2-byte addresses, 1-byte sizes and 4-byte stacks, when it is
+    decoded, then each column holds its values whole, and a FAILED event's address is its allocator kind."""
     before = decode_capture(good)
     switch = bytes([0, fmt.REC_SWITCH, 1])
     ops = bytes([fmt.KIND_MALLOC, fmt.OP_FAILED, fmt.OP_FREE])
+    stack = len(before.stacks)
     chunk = chunk_of(
         switch,
         ops,
-        (2, struct.pack("<hhh", 4096, fmt.KIND_CALLOC, 0)),
+        (2, struct.pack("<HHH", 4096, fmt.KIND_CALLOC, 4096)),
         (1, bytes([24, 99, 0])),
-        (1, bytes([0, 0, 0])),
+        (4, struct.pack("<III", stack, stack, 0)),
     )
-    capture = decode_capture(good + chunk)  # after the last chunk: thread 1 is known by then
-    first = next(i for i, m in enumerate(capture.events.op) if m == fmt.OP_FAILED) - 1
-    rows = list(capture.events.rows())[first : first + 3]
-    assert [(op, addr, size) for op, _t, _th, addr, size, _s in rows] == [
-        (fmt.KIND_MALLOC, 4096, 24),
-        (fmt.OP_FAILED, fmt.KIND_CALLOC, 99),
-        (fmt.OP_FREE, 4096, 0),
+    capture = decode_capture(good + chunk)  # after the last chunk: thread 1 and every stack are known by then
+    rows = list(capture.events.rows())[-3:]
+    assert [(op, addr, size, s) for op, _t, _th, addr, size, s in rows] == [
+        (fmt.KIND_MALLOC, 4096, 24, stack),
+        (fmt.OP_FAILED, fmt.KIND_CALLOC, 99, stack),
+        (fmt.OP_FREE, 4096, 0, 0),
     ]
     assert len(capture.events) == len(before.events) + 3
 
@@ -261,3 +260,21 @@ def test_side_records_are_placed_by_steps_and_times_move_by_steps(good: bytes) -
     t = before.duration_ms
     assert list(capture.events.time_ms[-4:]) == [t, t + 5, t + 5, t + 7]
     assert capture.duration_ms == t + 7
+
+
+@pytest.mark.parametrize("width", [1, 2, 4])
+def test_stack_ids_are_checked_at_every_width_against_the_stacks_defined(good: bytes, width: int) -> None:
+    """Given event columns whose stack ids are the last stack defined, or one more, when decoded, then the
+    first reads and the second is refused, whatever the width of the column."""
+    stacks = len(decode_capture(good).stacks)
+    code = {1: "B", 2: "H", 4: "I"}[width]
+    for sid, ok in ((min(stacks, 255 if width == 1 else stacks), True), (stacks + 1, False)):
+        if sid >= 1 << (8 * width):
+            continue
+        column = struct.pack(f"<3{code}", 0, sid, 0)
+        chunk = chunk_of(bytes([0, fmt.REC_SWITCH, 1]), bytes(3), (1, bytes(3)), (1, bytes(3)), (width, column))
+        if ok:
+            assert decode_capture(good + chunk).events.stack[-2] == sid
+        else:
+            with pytest.raises(TrackerError, match=f"reference to stack {sid} before"):
+                decode_capture(good + chunk, "x.lbt")

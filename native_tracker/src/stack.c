@@ -74,7 +74,7 @@ typedef struct {
 
 /* A node of the frame trie: the path from a root to it is the outermost frames of some stack written
  * already (native return addresses from the native root, Python (code, line, entry) words from the
- * Python root). `owner` is the first stack written through the node: a new stack that shares this path
+ * Python root). `owner` is the latest stack written through the node: a new stack that shares this path
  * names `owner` as its parent for that part and sends only the frames below it. */
 typedef struct {
     uint64_t word;
@@ -207,17 +207,24 @@ static trie_match_t trie_match(uint32_t root, const uint64_t *w, uint32_t n) {
     return m;
 }
 
-/* Adds the frames below the match as nodes owned by stack `id` (stops early if the table is full). */
-static void trie_add(trie_match_t m, const uint64_t *w, uint32_t n, uint32_t id) {
-    uint32_t node = m.node;
-    for (uint32_t k = m.shared; k < n; k++) {
-        if (nodes_count * 2 >= nodes_cap && grow_nodes() != 0) return; /* full: later stacks share less */
+/* Walks the path of `w` again with stack `id` as the owner of every node, adding the nodes below the
+ * match (stops early if the table is full). The latest stack through a node is the nearest parent to
+ * name: its distance back is small, and small numbers repeat. */
+static void trie_record(uint32_t root, const uint64_t *w, uint32_t n, uint32_t id) {
+    uint32_t node = root;
+    for (uint32_t k = 0; k < n; k++) {
         node_slot_t *slot = node_find(node, w[n - 1 - k]);
-        slot->word = w[n - 1 - k];
-        slot->parent = node;
-        slot->node = next_node++;
+        if (!slot->node) {
+            if (nodes_count * 2 >= nodes_cap) {
+                if (grow_nodes() != 0) return; /* full: later stacks share less */
+                slot = node_find(node, w[n - 1 - k]);
+            }
+            slot->word = w[n - 1 - k];
+            slot->parent = node;
+            slot->node = next_node++;
+            nodes_count++;
+        }
         slot->owner = id;
-        nodes_count++;
         node = slot->node;
     }
 }
@@ -297,14 +304,12 @@ uint32_t _lbt_intern_stack_locked(const lbt_stack_t *st) {
     if (!p) return 0;
     uint32_t id = next_stack_id++; /* STACK records are numbered in the order they are written */
     /* STACK: for the native part and then the Python part: a parent stack that has the same outermost
-     * frames, how many of them, and the new innermost frames (native: zigzag deltas, the first from the
-     * innermost shared frame; Python: code id, line << 1 | entry). */
+     * frames, how many of them, and the new innermost frames (native: 8-byte return addresses; Python:
+     * code id, line << 1 | entry). */
     p = _lbt_put_tag(p, LBT_REC_STACK);
     p = put_part_head(p, id, mn, nnative);
-    uint64_t prev = mn.shared ? key[nnative - mn.shared] : 0;
-    for (uint32_t i = nnative - mn.shared; i-- > 0;) {
-        p = _lbt_put_s(p, (int64_t)(key[i] - prev));
-        prev = key[i];
+    for (uint32_t i = 0; i < nnative - mn.shared; i++) { /* whole: a compressor finds return addresses again */
+        for (int b = 0; b < 8; b++) *p++ = (uint8_t)(key[i] >> (8 * b));
     }
     p = put_part_head(p, id, mp, npy);
     for (uint32_t i = 0; i < npy - mp.shared; i++) {
@@ -312,8 +317,8 @@ uint32_t _lbt_intern_stack_locked(const lbt_stack_t *st) {
         p = _lbt_put_u(p, py[i] & 0xFFFFFFFFu);
     }
     _lbt_commit(p);
-    trie_add(mn, key, nnative, id);
-    trie_add(mp, py, npy, id);
+    trie_record(NATIVE_ROOT, key, nnative, id);
+    trie_record(PYTHON_ROOT, py, npy, id);
     memcpy(words + words_used, key, n * sizeof key[0]);
     stacks[j].hash = h;
     stacks[j].offset = words_used;

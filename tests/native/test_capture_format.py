@@ -203,16 +203,12 @@ def uvarint(v: int) -> bytes:
     return bytes(out)
 
 
-def svarint(v: int) -> bytes:
-    return uvarint((v << 1) ^ (v >> 63) if v < 0 else v << 1)
-
-
 def stack_record(native: tuple[int, int, list[int]], python: tuple[int, int, list[tuple[int, int]]]) -> bytes:
     """A STACK record at the same event position as the previous record: for each part the parent
-    (distance back), the shared outer frames and the new frames (native: deltas, outermost first)."""
-    back, shared, deltas = native
-    out = bytes([0, fmt.REC_STACK]) + uvarint(back) + uvarint(shared) + uvarint(len(deltas))
-    out += b"".join(svarint(d) for d in deltas)
+    (distance back), the shared outer frames and the new frames, innermost first."""
+    back, shared, addresses = native
+    out = bytes([0, fmt.REC_STACK]) + uvarint(back) + uvarint(shared) + uvarint(len(addresses))
+    out += struct.pack(f"<{len(addresses)}Q", *addresses)
     back, shared, frames = python
     out += uvarint(back) + uvarint(shared) + uvarint(len(frames))
     return out + b"".join(uvarint(code) + uvarint(word) for code, word in frames)
@@ -225,9 +221,9 @@ def test_a_stack_builds_on_any_earlier_stack_not_just_the_last(good: bytes) -> N
     before = decode_capture(good)
     first = len(before.stacks) + 1
     code = next(iter(before.codes))
-    side = stack_record((0, 0, [0x1000, 0x10, 0x10]), (0, 0, []))  # 0x1000 (outermost), 0x1010, 0x1020
+    side = stack_record((0, 0, [0x1020, 0x1010, 0x1000]), (0, 0, []))
     side += stack_record((0, 0, [0x9000]), (0, 0, [(code, 41 << 1 | 1), (code, 7 << 1)]))
-    side += stack_record((2, 2, [0x5]), (1, 2, []))  # 0x1015 below 0x1010, 0x1000 of the first
+    side += stack_record((2, 2, [0x1015]), (1, 2, []))  # below 0x1010, 0x1000 of the first
     capture = decode_capture(good + chunk_of(side, b""))
     assert capture.stacks[first].native == (0x1020, 0x1010, 0x1000)
     third = capture.stacks[first + 2]
@@ -278,3 +274,19 @@ def test_stack_ids_are_checked_at_every_width_against_the_stacks_defined(good: b
         else:
             with pytest.raises(TrackerError, match=f"reference to stack {sid} before"):
                 decode_capture(good + chunk, "x.lbt")
+
+
+def test_a_compacted_capture_gives_back_every_chunk_even_when_cut(good: bytes, tmp_path: Path) -> None:
+    """Given a closed capture, one cut inside a chunk (a killed target) and one with a chunk without
+    events, when each is compacted (columns gathered, then compressed), then it is smaller and reads back
+    exactly as the raw file does, down to where it was cut."""
+    offsets = chunk_offsets(good)
+    empty = chunk_of(bytes([0, fmt.REC_MARK, 2]) + b"hi", b"")
+    for n, data in enumerate((good, good[: offsets[3] + 20], good[: offsets[2]] + empty + good[offsets[2] :])):
+        path = tmp_path / f"capture{n}.lbt"
+        path.write_bytes(data)
+        assert fmt.compact_capture(path) < len(data) // 2
+        raw, packed = decode_capture(data), read_capture(path)
+        assert list(packed.events.rows()) == list(raw.events.rows())
+        assert (packed.stacks, packed.marks, packed.rss, packed.end) == (raw.stacks, raw.marks, raw.rss, raw.end)
+        assert packed.cut_at == raw.cut_at

@@ -130,7 +130,7 @@ class HeapHistory:
 
     Heap blocks are the allocation events themselves: `end[i]` is the index of the event that released
     allocation `i` (a free, or an allocation at the same address after a missed free; `len(events)` if
-    never). A block is live at a boundary `e` (after events `[0, e)`) when `i < e <= end[i]`. Most blocks
+    never; 0 for the other events). A block is live at a boundary `e` (after events `[0, e)`) when `i < e <= end[i]`. Most blocks
     die within a few events of their birth: those live at `e` are among the last SHORT events before it
     (one bulk scan); the others are listed in `longs` (by birth), so no view walks the whole capture.
     Mappings (whose munmaps may cut them into pieces) and blocks revived by a failed realloc are the few
@@ -147,15 +147,16 @@ class HeapHistory:
         n = len(ev)
         short = self.SHORT
         ops, addrs, sizes = ev.op, ev.address, ev.size
-        end = array("q", range(n))  # not an allocation: end[i] = i, never live
+        end = array("q", bytes(8 * n))  # not an allocation: end[i] = 0, never live
         longs: list[int] = []
         extras: list[list[int]] = []
         blocks: dict[int, int] = {}  # address -> allocation index, or -1 - k for extras[k]
         maps: dict[int, int] = {}  # address -> k for extras[k]
         setdefault, pop = blocks.setdefault, blocks.pop
         total = peak = peak_index = 0
+        heap_kinds, free, failed = KIND_MMAP, OP_FREE, OP_FAILED  # locals: this loop runs once per event
         for i, op, addr in zip(range(n), ops, addrs, strict=False):
-            if op < KIND_MMAP:
+            if op < heap_kinds:
                 old = setdefault(addr, i)
                 if old != i:  # a missed free (e.g. freed by code that bypassed the hooks)
                     blocks[addr] = i
@@ -164,7 +165,7 @@ class HeapHistory:
                 if total > peak:
                     peak = total
                     peak_index = i + 1
-            elif op == OP_FREE:
+            elif op == free:
                 old = pop(addr, n)  # n: no block there
                 if old != n:
                     if old >= 0:
@@ -174,7 +175,7 @@ class HeapHistory:
                             longs.append(old)
                     else:
                         total -= self._release(old, i, sizes, end, longs, extras)
-            elif op != OP_FAILED:  # OP_FAILED changes nothing live
+            elif op != failed:  # OP_FAILED changes nothing live
                 total += self._other(capture, i, op, blocks, maps, extras, sizes, end, longs)
                 if total > peak:
                     peak = total

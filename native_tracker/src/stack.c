@@ -292,7 +292,7 @@ uint32_t _lbt_intern_stack_locked(const lbt_stack_t *st) {
      * location table now, while the frame runs (so the capture needs no line tables). Different
      * instructions of one line then make the same frame, which the trie shares. */
     uint32_t nnative = st->nnative, npy = n - nnative;
-    uint64_t py[LBT_MAX_PYTHON];
+    static uint64_t py[LBT_MAX_PYTHON]; /* under the lock: static, so the hook's stack stays small */
     for (uint32_t i = 0; i < npy; i++) {
         uint64_t k = key[nnative + i];
         uint32_t line = _lbt_python_line(st->py[i].code, st->py[i].lasti);

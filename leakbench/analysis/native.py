@@ -130,9 +130,10 @@ class HeapHistory:
 
     Heap blocks are the allocation events themselves: `end[i]` is the index of the event that released
     allocation `i` (a free, or an allocation at the same address after a missed free; `len(events)` if
-    never; 0 for the other events). A block is live at a boundary `e` (after events `[0, e)`) when `i < e <= end[i]`. Most blocks
-    die within a few events of their birth: those live at `e` are among the last SHORT events before it
-    (one bulk scan); the others are listed in `longs` (by birth), so no view walks the whole capture.
+    never; 0 for the other events). A block is live at a boundary `e` (after events `[0, e)`) when
+    `i < e <= end[i]`. Most blocks die within a few events of their birth: those live at `e` are among the
+    last SHORT events before it (one bulk scan); the others are listed in `longs` (by birth), so no view
+    walks the whole capture.
     Mappings (whose munmaps may cut them into pieces) and blocks revived by a failed realloc are the few
     `extras`: (start, end, size, stack, kind, origin event, ms), live at `e` when `start < e <= end`.
     """

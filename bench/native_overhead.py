@@ -4,10 +4,11 @@ Run: .venv/bin/python bench/native_overhead.py [--rounds N] [--quick]
 
 Each workload runs plain, under memray's native mode and under leakbench's tracker, the three
 alternating within each round so that machine noise hits all of them alike; times are medians. For each
-tool it prints the wall-time ratio against plain, the events recorded, the capture bytes per event, and
-the time to produce a report from the capture: memray's `memray flamegraph` (its default, high-water
-mark view) against what a leakbench investigation computes from a capture (`capture_views`: leaks,
-high-water mark, live-per-site timeline, failed allocations, suspects) and its flame graph.
+tool it prints the wall-time ratio against plain, the events recorded, the capture's size (kB, median of
+the rounds, and bytes per event), and the time to produce a report from the capture: memray's `memray
+flamegraph` (its default, high-water mark view) against what a leakbench investigation computes from a
+capture (`capture_views`: leaks, high-water mark, live-per-site timeline, failed allocations, suspects)
+and its flame graph.
 """
 
 from __future__ import annotations
@@ -180,7 +181,10 @@ def main() -> None:
         "leakbench": leakbench,
     }
     print(f"CPython {sys.version.split()[0]}, {rounds} rounds, N={n}; times are medians\n")
-    header = f"{'workload':<14}{'tool':<11}{'wall s':>8}{'ratio':>8}{'events':>11}{'B/event':>9}{'report s':>10}"
+    header = (
+        f"{'workload':<14}{'tool':<11}{'wall s':>8}{'ratio':>8}{'events':>11}{'capture KB':>12}{'B/event':>9}"
+        f"{'report s':>10}"
+    )
     print(header)
     print("-" * len(header))
     with tempfile.TemporaryDirectory(prefix="lbt-bench-") as tmp:
@@ -190,12 +194,14 @@ def main() -> None:
             script = work / f"{name}.py"
             script.write_text(f"N = {n}\n" + textwrap.dedent(body))
             times: dict[str, list[float]] = {t: [] for t in tools}
+            sizes: dict[str, list[int]] = {t: [] for t in tools}
             last: dict[str, Result] = {}
             for r in range(rounds):
                 order = list(tools) if r % 2 == 0 else list(reversed(tools))
                 for tool in order:
                     last[tool] = tools[tool](script, work)
                     times[tool].append(last[tool].seconds)
+                    sizes[tool].append(last[tool].capture_bytes)
             base = statistics.median(times["plain"])
             m_events = memray_events(work)
             m_report = statistics.median(memray_report(work) for _ in range(3))
@@ -208,21 +214,22 @@ def main() -> None:
                     "memray",
                     statistics.median(times["memray"]),
                     m_events,
-                    last["memray"].capture_bytes,
+                    int(statistics.median(sizes["memray"])),
                     m_report,
                 ),
                 (
                     "leakbench",
                     statistics.median(times["leakbench"]),
                     l_events,
-                    last["leakbench"].capture_bytes,
+                    int(statistics.median(sizes["leakbench"])),
                     l_report,
                 ),
             ]
             for tool, seconds, events, size, report in rows:
-                per_event = f"{size / events:.2f}" if events else "-"
+                per_event = f"{size / events:.3f}" if events else "-"
+                kb = f"{size / 1000:.1f}" if size else "-"
                 print(
-                    f"{name:<14}{tool:<11}{seconds:>8.2f}{seconds / base:>8.2f}{events or '-':>11}"
+                    f"{name:<14}{tool:<11}{seconds:>8.2f}{seconds / base:>8.2f}{events or '-':>11}{kb:>12}"
                     f"{per_event:>9}{(f'{report:.2f}' if report else '-'):>10}"
                 )
             print()

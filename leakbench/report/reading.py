@@ -38,7 +38,7 @@ def reading_blocks(evidence: Mapping[str, Any]) -> list[Block]:
                     t(f" ({s['function']})."),
                 ),
             )
-        if "native" in s["stages"] and not s["visible_to_tracemalloc"] and s.get("trend") != "failed":
+        if "native" in s["stages"] and not s["visible_to_tracemalloc"] and s.get("trend") == "steady":
             via = f" through {s['native_frames'][0]}" if s.get("native_frames") else ""
             items.append(
                 (

@@ -33,7 +33,7 @@ from leakbench.analysis.native import (
     site_timeline,
     suspects_from_leaks,
 )
-from leakbench.analysis.sites import FrameRules
+from leakbench.analysis.sites import IMPORTING, FrameRules
 from leakbench.errors import TrackerError
 from leakbench.launcher import AGENT_DIR, Probe, TargetRun
 from leakbench.native.capture import Capture, compact_capture, find_captures, read_capture
@@ -149,14 +149,21 @@ def capture_views(capture: Capture, *, rules: FrameRules, top: int = 10) -> Capt
     pid = capture.pid
     report = _leaks_of_the_run(capture, stacks, history)
     suspects = suspects_from_leaks(
-        report,
+        _without_imports(report),
         pid=pid,
         is_user_file=rules.is_user,
         limit=top * 2,
         min_bytes=MIN_SUSPECT_BYTES,
         source_line=line_text,
     )
-    suspects = [replace(s, function=function_at(s.file, s.line) if s.line else s.function) for s in suspects]
+    suspects = [
+        replace(
+            s,
+            function=function_at(s.file, s.line) if s.line else s.function,
+            traceback=tuple(f for f in s.traceback if not rules.is_launch(f.file)),
+        )
+        for s in suspects
+    ]
     timeline = site_timeline(capture, stacks, site_of=_site_namer(rules), top=top, history=history)
     steadiness = _steadiness(timeline.times_ms, {s.site: s.bytes for s in timeline.sites})
     suspects = [replace(s, **steadiness.get(f"{s.file}:{s.line}", {})) for s in suspects]
@@ -226,6 +233,13 @@ def _leaks_of_the_run(
     if start is None or end is None:
         return leaks(capture, stacks, history=history)
     return leaks_between(capture, stacks, start, end, history=history)
+
+
+def _without_imports(report: LeakReport) -> LeakReport:
+    """Leave out what modules allocated while being imported (a library's buffers, code objects): it is
+    made once at start-up, not with the program's work, as for the tracemalloc stage."""
+    kept = tuple(g for g in report.groups if not any(f.kind == "python" and f.file in IMPORTING for f in g.frames))
+    return replace(report, groups=kept)
 
 
 def _python_site(frames: Sequence[StackFrame], rules: FrameRules) -> StackFrame | None:

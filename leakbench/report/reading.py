@@ -33,7 +33,7 @@ def reading_blocks(evidence: Mapping[str, Any]) -> list[Block]:
             items.append(
                 (
                     b("High confidence:"),
-                    t(f" {and_list(s['stages'])} all point at "),
+                    t(f" {and_list(s['stages'])} {'both' if len(s['stages']) == 2 else 'all'} point at "),
                     c(where),
                     t(f" ({s['function']})."),
                 ),

@@ -26,7 +26,7 @@ from leakbench.errors import TrackerError
 # ---- constants; they must agree with native_tracker/src/format.h (a test checks) ----
 FORMAT_MAGIC = b"\x7fLBTCAP\n"
 COMPACT_MAGIC = b"\x7fLBTCAZ\n"  # a finished capture, its columns gathered and xz-compressed (compact_capture)
-FORMAT_VERSION = 5
+FORMAT_VERSION = 6
 HEADER_SIZE = 64
 CHUNK_SYNC = 0x4B43
 CHUNK_HEADER_SIZE = 12
@@ -610,7 +610,7 @@ class _Decoder:
         self.op_parts.append(ops)
         self.addr_parts.append(_widen(addrs, len(addrs) // count, 8))
         self.size_parts.append(_widen(sizes, len(sizes) // count, 8))
-        self.stack_parts.append(_widen(sids, width, 4))
+        self.stack_parts.append(_without_release_stacks(_widen(sids, width, 4), ops))
         self.events += count
         return pos
 
@@ -712,6 +712,20 @@ def _widen(raw: bytes, width: int, wide: int) -> bytes | bytearray:
     for k in range(width):
         out[k::wide] = raw[k::width]
     return out
+
+
+# ops -> 0x00 for a release (its stack entry only repeats the one before it), 0xFF for the others
+_KEEP_STACK = bytes(0 if op in (OP_FREE, OP_MUNMAP, OP_RESTORE) else 0xFF for op in range(256))
+
+
+def _without_release_stacks(stacks: bytes | bytearray, ops: bytes) -> bytes:
+    """4-byte stack ids with the releases' entries set to 0: one mask, ANDed as a big integer."""
+    keep = ops.translate(_KEEP_STACK)
+    mask = bytearray(4 * len(ops))
+    for k in range(4):
+        mask[k::4] = keep
+    kept = int.from_bytes(stacks, "little") & int.from_bytes(mask, "little")
+    return kept.to_bytes(len(stacks), "little")
 
 
 @lru_cache(maxsize=512)

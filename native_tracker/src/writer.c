@@ -128,8 +128,18 @@ static uint8_t *put_columns(uint8_t *p) {
     }
     p = put_column(p, _lbt_ev_addr, n, width_of(max_addr));
     p = put_column(p, _lbt_ev_size, n, width_of(max_size));
-    /* stacks are 32-bit: widen them through the address array, which is written already */
-    for (uint32_t i = 0; i < n; i++) _lbt_ev_addr[i] = _lbt_ev_stack[i];
+    /* Stacks are 32-bit: widen them through the address array, which is written already. A release has
+     * no stack: it repeats the entry before it (which compresses far better than a 0 between two ids). */
+    uint32_t carry = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        uint8_t op = _lbt_ev_op[i];
+        if (op == LBT_OP_FREE || op == LBT_OP_MUNMAP || op == LBT_OP_RESTORE) {
+            _lbt_ev_addr[i] = carry;
+        } else {
+            carry = _lbt_ev_stack[i];
+            _lbt_ev_addr[i] = carry;
+        }
+    }
     return put_column(p, _lbt_ev_addr, n, width_of(max_stack));
 }
 

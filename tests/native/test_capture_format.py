@@ -117,7 +117,8 @@ def chunk_of(side: bytes, ops: bytes, *columns: tuple[int, bytes]) -> bytes:
 
 def test_event_columns_decode_in_bulk_with_their_own_widths(good: bytes) -> None:
     """Given a chunk of three events with 2-byte addresses, 1-byte sizes and 4-byte stacks, when it is
-    decoded, then each column holds its values whole, and a FAILED event's address is its allocator kind."""
+    decoded, then each column holds its values whole, a FAILED event's address is its allocator kind, and
+    a free has no stack (the entry the tracker repeats there reads as 0)."""
     before = decode_capture(good)
     switch = bytes([0, fmt.REC_SWITCH, 1])
     ops = bytes([fmt.KIND_MALLOC, fmt.OP_FAILED, fmt.OP_FREE])
@@ -127,7 +128,7 @@ def test_event_columns_decode_in_bulk_with_their_own_widths(good: bytes) -> None
         ops,
         (2, struct.pack("<HHH", 4096, fmt.KIND_CALLOC, 4096)),
         (1, bytes([24, 99, 0])),
-        (4, struct.pack("<III", stack, stack, 0)),
+        (4, struct.pack("<III", stack, stack, stack)),
     )
     capture = decode_capture(good + chunk)  # after the last chunk: thread 1 and every stack are known by then
     rows = list(capture.events.rows())[-3:]

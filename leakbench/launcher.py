@@ -50,6 +50,16 @@ class StopPolicy(Protocol):
     def should_stop(self, live: LiveRun) -> str | None: ...
 
 
+class BudgetPolicy:
+    """Stop a target that is still running after `seconds` (0: never)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def should_stop(self, live: LiveRun) -> str | None:
+        return "budget" if self.seconds and live.elapsed >= self.seconds else None
+
+
 @dataclass(frozen=True, slots=True)
 class RunRequest:
     name: str

@@ -35,7 +35,7 @@ from leakbench.analysis.native import (
 )
 from leakbench.analysis.sites import IMPORTING, FrameRules
 from leakbench.errors import TrackerError
-from leakbench.launcher import AGENT_DIR, Probe, TargetRun
+from leakbench.launcher import AGENT_DIR, BudgetPolicy, Probe, TargetRun
 from leakbench.native.capture import Capture, compact_capture, find_captures, read_capture
 from leakbench.native.runner import preload_env
 from leakbench.native.symbolize import StackFrame, resolve_stacks
@@ -54,6 +54,7 @@ class NativeParams:
     native_depth: int = 64  # native frames kept per allocation
     tick_ms: int = 20  # RSS ticks and flushes: a killed target loses at most about this much
     top: int = 10  # suspects and chart lines
+    budget: float = 60.0  # stop a target that is still running after this many seconds (0: never)
 
 
 class NativeStage:
@@ -70,7 +71,8 @@ class NativeStage:
         template = ctx.stage_dir(self.kind) / TEMPLATE
         base = {"LD_PRELOAD": os.environ["LD_PRELOAD"]} if os.environ.get("LD_PRELOAD") else {}
         env = preload_env(str(template), base=base, native_depth=self.params.native_depth, tick_ms=self.params.tick_ms)
-        return Contribution(probes=(Probe("native", str(AGENT_DIR / "native_probe.py")),), env=env)
+        probe = Probe("native", str(AGENT_DIR / "native_probe.py"))
+        return Contribution(probes=(probe,), env=env, stop_policies=(BudgetPolicy(self.params.budget),))
 
     def finish(self, ctx: StageContext, run: TargetRun | None) -> StageReport:
         if run is None:

@@ -20,7 +20,7 @@ from leakbench.analysis.sites import (
 )
 from leakbench.analysis.trend import analyse_series, significant
 from leakbench.errors import LeakbenchError
-from leakbench.launcher import AGENT_DIR, LiveRun, Probe, TargetRun
+from leakbench.launcher import AGENT_DIR, BudgetPolicy, LiveRun, Probe, TargetRun
 from leakbench.report.charts import Line, line_chart
 from leakbench.sourceinfo import function_at, line_text
 from leakbench.stages.base import Contribution, StageContext
@@ -35,14 +35,6 @@ class TracemallocParams:
     interval: float = 1.0  # seconds between snapshots (stretched when a snapshot is slow)
     budget: float = 90.0  # stop the target after this many seconds under tracemalloc (0: never)
     conclusive_after: float = 20.0  # stop once the traced heap grows steadily for this long (0: never)
-
-
-class BudgetPolicy:
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-
-    def should_stop(self, live: LiveRun) -> str | None:
-        return "budget" if self.seconds and live.elapsed >= self.seconds else None
 
 
 class ConclusivePolicy:

@@ -7,6 +7,8 @@ also watches the builtin containers that keep growing, which is how objects the 
 walks `gc.get_referrers` upwards, one pass over the heap per level, until it meets a root: a module global,
 a class attribute, a local variable of a running frame, an lru_cache, a thread-local, a logger, a closure
 cell. The chains and a Graphviz source of the neighbourhood are written as artifacts; the launcher renders.
+Memory that grows in size rather than in count (one array replaced by a bigger one, a buffer extended in
+place) is found by backrefs_sizes.py, and its objects are followed to their root by the same search.
 
 Chains are taken while the target runs, not only at its end: leaks held by a thread or a worker process
 are gone once it ends. Stdlib only; the agent's own objects, frames and this search's own containers are
@@ -16,6 +18,7 @@ never part of a chain.
 from __future__ import annotations
 
 import gc
+import importlib.util
 import json
 import os
 import sys
@@ -33,6 +36,7 @@ MAX_FRONTIER = 4000
 GRAPH_NODES = 40
 ELEMENT_SAMPLE = 50
 PER_TYPE = 3
+PASSING_LEVELS = 3  # levels searched past a library function's local for a root of the program's own
 ROOT_PRIORITY = ("lru-cache", "thread-local", "logger", "closure", "class-attribute", "module-global", "frame-local")
 
 
@@ -89,6 +93,7 @@ class BackrefsProbe:
             for p in {paths.get(k) for k in ("stdlib", "platstdlib", "purelib", "platlib")}
             if p
         )
+        self.sizes = _load("backrefs_sizes").SizeWatch(agent, self.library, 2 * self.interval)
         self._reset()
         self.checkpoint("start")
 
@@ -113,6 +118,9 @@ class BackrefsProbe:
         self._user = {}  # type key -> defined in the program's own code
         self._holders = {}  # id -> growing container, during one checkpoint only
         self.untracked = set()  # requested types the collector does not track: found through referents
+        self.sized = set()  # type keys whose latest chain was found through growth in size
+        if hasattr(self, "sizes"):
+            self.sizes.reset()
 
     # -- counting ----------------------------------------------------------------------------------------
     def checkpoint(self, reason):
@@ -186,6 +194,9 @@ class BackrefsProbe:
         self.first_seen_at = {cid: n for cid, n in self.first_seen_at.items() if cid in lengths}
         self.prev_len = lengths
         growing = self._growing_containers(objs, lengths)
+        sizes_began = time.perf_counter()
+        self.sizes.observe(self._own_ids() | set(self._holders))
+        sizes_cost = time.perf_counter() - sizes_began
         path = os.path.join(self.agent.artifact_dir(), f"backrefs-counts-{self.index:04d}.json")
         # dumps, not dump: the one-shot C encoder leaves no closures behind to be counted as growth
         text = json.dumps({"types": by_key, "containers": growing, "user_types": sorted(user)})
@@ -200,6 +211,8 @@ class BackrefsProbe:
             taken_at=now,
             objects=len(objs),
             cost_s=round(count_cost, 4),
+            sizes_cost_s=round(sizes_cost, 4),
+            traces_cost_s=round(self.sizes.scan_cost_s, 4),
             gc_enabled=gc.isenabled(),
             gc_garbage=len(gc.garbage),
             modules=len(sys.modules),
@@ -207,12 +220,19 @@ class BackrefsProbe:
         self.index += 1
         self.prev_counts = {k: v[0] for k, v in by_key.items()}
         chase = self._to_chase(by_key, each, growing, reason, now)
-        if chase:
-            self.chase(chase, objs, types_of, growing, reason, now)
+        sized = self._grown_in_size() if chase is not None or self.at is None else []
+        if chase is None:
+            # Something newly seen growing in size is followed at once: a script's globals are gone at exit.
+            sized = [s for s in sized if s[0] not in self.strength]
+        if chase or sized:
+            self.chase(chase or [], sized, objs, types_of, growing, reason, now)
+        del sized
         self._holders.clear()
         del objs
-        # Counting walks the whole heap: space the checkpoints so they cost at most a fifth of the run.
-        self.next_at = time.time() + max(self.interval, 4 * (time.perf_counter() - began))
+        # Counting walks the whole heap: space the checkpoints so they cost at most a fifth of the run
+        # (reading tracemalloc's traces keeps its own, sparser schedule).
+        cost = time.perf_counter() - began - self.sizes.scan_cost_s
+        self.next_at = time.time() + max(self.interval, 4 * cost)
 
     def _user_type(self, key, tp):
         """A class defined in the program's own code (not the standard library, not site-packages)."""
@@ -328,19 +348,20 @@ class BackrefsProbe:
 
     # -- choosing what to follow --------------------------------------------------------------------------
     def _to_chase(self, by_key, each, growing, reason, now):
+        """The type keys to follow now (maybe none), or None when it is not the time to follow anything."""
         final = reason.startswith("final")
         at_due = self.at is not None and not self.at_done and (final or now - self.started >= self.at)
         if self.at is not None and not at_due:
-            return []  # with --at, the chains are taken at that moment only
+            return None  # with --at, the chains are taken at that moment only
         if self.intervals < 1:
-            return []
+            return None
         if self.requested:  # one type the user asked for: worth following at every checkpoint
             for name in self.requested:
                 if not self._match(name, by_key) and name not in self.untracked:
                     self.untracked.add(name)  # maybe a type the collector does not track: count it next time
             return [m for m in (self._match(n, by_key) for n in self.requested) if m]
         if not (final or at_due or now - self.last_chase >= self.chase_every):
-            return []
+            return None
         base = self.baseline or {}
         ranked = []
         for key, (n, size) in by_key.items():
@@ -369,7 +390,15 @@ class BackrefsProbe:
         return short[0] if short else None
 
     # -- the search -----------------------------------------------------------------------------------------
-    def chase(self, keys, objs, types_of, growing, reason, now):
+    def _grown_in_size(self):
+        """[(type key, [objects], bytes grown, how)]: objects that grew in size rather than in count."""
+        skip = self._own_ids() | set(self._holders)
+        found = self.sizes.grown(list(self._holders.values()), self._elements, skip, _type_key)
+        if self.requested:
+            found = [f for f in found if _matches(self.requested, f[0])]
+        return found[: self.top_types]
+
+    def chase(self, keys, sized, objs, types_of, growing, reason, now):
         began = time.perf_counter()
         final = reason.startswith("final") or self.at is not None
         if self.at is not None:
@@ -430,6 +459,27 @@ class BackrefsProbe:
             results.append(result)
             del picked
         del cands
+        followed = {r["type"] for r in results if r["status"] in ("rooted", "cycle")}
+        for key, picked, grown, how in sized:
+            # A type already traced through its count keeps that chain; one object's size is the weaker claim.
+            if key in followed or (self.strength.get(key) in ("rooted", "cycle") and key not in self.sized):
+                continue
+            result = self._search(picked, frames, own_ids | {id(picked), id(sized)}, "size")
+            if result["status"] != "rooted":
+                continue  # an object that grows but is no longer held by a root: nothing to say about it
+            self.sized.add(key)
+            result.update(
+                type=key,
+                count_growth=0,
+                bytes_growth=grown,
+                samples=len(picked),
+                mode="size",
+                found_by=how,
+                taken_at=now,
+                reason=reason,
+            )
+            results.append(result)
+            del picked
         frames.clear()
         for result in results:
             self._save(result)
@@ -485,14 +535,7 @@ class BackrefsProbe:
             return []
         sites = {}
         for o in objs[:: max(1, len(objs) // 500)]:
-            tb = tracemalloc.get_object_traceback(o)
-            if tb is None:
-                continue
-            site = None
-            for frame in tb:  # most recent first
-                if not self.agent.is_own_file(frame.filename) and not frame.filename.startswith(self.library):
-                    site = (frame.filename, frame.lineno)
-                    break
+            site = self.sizes.object_site(o)  # the deepest frame in the program's code, as analysis attributes
             if site is not None:
                 sites.setdefault(site, []).append(o)
         if not sites:
@@ -579,13 +622,20 @@ class BackrefsProbe:
         own_ids.update((id(down), id(keep), id(frontier), id(samples), id(order), id(own_ids)))
         found = []
         depth = 0
+        passing = None  # the depth at which a library function's local was met
         exhausted = False
         while True:
             for o in frontier:
                 kind = self._root_kind(o, modules, frames)
                 if kind and not (kind == "closure" and depth == 0):
                     found.append((kind, o))
-            if found or depth >= self.max_depth:
+            # A local of a library function (numpy's append() holding the array it was given) is a passing
+            # holder: look a few levels further for the program's own root, and keep it only if none is found.
+            if found and passing is None:
+                passing = depth
+            if depth >= self.max_depth or any(self._user_frame(f, frames) for f in found):
+                break
+            if passing is not None and depth >= passing + PASSING_LEVELS:
                 break
             fids = {id(o) for o in frontier}
             args = tuple(frontier)
@@ -618,7 +668,7 @@ class BackrefsProbe:
                 break
         frontier.clear()
         if found:
-            found.sort(key=lambda f: (ROOT_PRIORITY.index(f[0]), not self._user_frame(f, frames)))
+            found.sort(key=lambda f: (not self._user_frame(f, frames), ROOT_PRIORITY.index(f[0])))
             kind, root = found[0]
             path = [root]
             nid = down[id(root)]
@@ -1003,6 +1053,19 @@ class BackrefsProbe:
     def after_fork(self):
         self._reset()
         self.checkpoint("start")
+
+
+def _load(name):
+    """A module beside this one, under a private name, loaded by path as the agent loads the probes."""
+    module_name = "_leakbench_" + name
+    module = sys.modules.get(module_name)
+    if module is None:
+        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), name + ".py")
+        spec = importlib.util.spec_from_file_location(module_name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        spec.loader.exec_module(module)
+    return module
 
 
 def _matches(names, key):

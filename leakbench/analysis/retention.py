@@ -104,6 +104,7 @@ class ChainFacts:
     steps: tuple[Step, ...] = ()
     bytes_per_object: float = 0.0
     root_info: Mapping[str, Any] = field(default_factory=dict)
+    growth: str = "count"  # count (more objects), container (a container holds more), size (one object grew)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +126,7 @@ def facts_from(result: Mapping[str, Any]) -> ChainFacts:
         steps=steps,
         bytes_per_object=float(result.get("bytes_growth", 0)) / count,
         root_info={k: v for k, v in root.items() if k not in ("kind", "words")},
+        growth=str(result.get("mode") if result.get("mode") in ("container", "size") else "count"),
     )
 
 
@@ -202,6 +204,19 @@ def recognise(facts: ChainFacts) -> Finding:
             "a container in a closure cell",
             "the function's closure keeps a container that only grows: bound it, clear it, or make it a "
             "parameter with a lifetime",
+        )
+    if facts.growth == "size":
+        name = facts.steps[0].edge.lstrip(".") if facts.steps else ""
+        holder = {
+            "module-global": f"the module global {name}",
+            "class-attribute": f"the class attribute {name}",
+            "frame-local": f"the local variable {facts.root_info.get('variable', '')}",
+        }.get(kind, "a long-lived reference")
+        return Finding(
+            "one object that keeps growing in size",
+            f"{holder} keeps one {facts.retained_type} that is replaced by a bigger one (or extended in place) "
+            "on every call and never shrinks: keep a bounded window (collections.deque(maxlen=...), a fixed-size "
+            "array used as a ring buffer), or write out what it holds and reset it",
         )
     # An index of whole objects: dict → list/set → a user object that owns more than an id would.
     if (

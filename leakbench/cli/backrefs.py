@@ -17,6 +17,7 @@ from leakbench.stages.backrefs import BackrefsParams
 from leakbench.stages.base import RunOptions
 from leakbench.stages.rss import RssParams
 from leakbench.target import make_target
+from leakbench.units import human_bytes
 
 stdout = Console(highlight=False, soft_wrap=True)
 
@@ -88,8 +89,13 @@ def print_chains(data: dict[str, Any], run_dir: Path, type_: str, out: Console =
     if not chains:
         out.print(f"no {escape(type_)} made during the run was alive at a checkpoint")
     for ch in chains:
+        grew = (
+            f"grew by ~{human_bytes(ch['bytes_growth'])} in size"
+            if ch.get("growth") == "size"
+            else f"+{ch['count_growth']} objects"
+        )
         out.print(
-            f"[bold]{escape(ch['type'])}[/] in pid {ch['pid']} ({ch['role']}): +{ch['count_growth']} objects, "
+            f"[bold]{escape(ch['type'])}[/] in pid {ch['pid']} ({ch['role']}): {grew}, "
             f"taken {ch['taken_at']:g} s into the run"
         )
         out.print(f"  kept alive by [bold]{escape(ch['root'])}[/]")

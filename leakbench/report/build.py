@@ -199,7 +199,9 @@ def _retention_section(evidence: Mapping[str, Any], details: Mapping[str, Mappin
                     f"{data.get('checkpoints', 0)} counts of the objects the garbage collector tracks, one every "
                     f"~{data.get('interval', 1.0):g} s (at most {data.get('counting_cost_s', 0):.2f} s each), "
                     "without collecting first; then, for the types that grew, objects made during the run were "
-                    "sampled and followed back to a root."
+                    "sampled and followed back to a root, as were single objects that kept growing in size "
+                    "(held by a global, a class attribute or a running function, or made on a line whose live "
+                    "memory kept growing)."
                 ),
             )
         )
@@ -225,9 +227,20 @@ def _retention_section(evidence: Mapping[str, Any], details: Mapping[str, Mappin
         blocks.append(
             Para(
                 (
-                    t(f"+{ch['count_growth']} objects (~{human_bytes(ch['bytes_growth'])}), kept alive by "),
+                    t(
+                        f"One object that grew by ~{human_bytes(ch['bytes_growth'])} in size, kept alive by "
+                        if ch.get("growth") == "size"
+                        else f"+{ch['count_growth']} objects (~{human_bytes(ch['bytes_growth'])}), kept alive by "
+                    ),
                     b(ch["root"]),
-                    t(f"; chain of one of {ch['samples']} sampled objects, taken {ch['taken_at']:g} s into the run."),
+                    t(
+                        (
+                            "; chain"
+                            if ch.get("growth") == "size"
+                            else f"; chain of one of {ch['samples']} sampled objects,"
+                        )
+                        + f" taken {ch['taken_at']:g} s into the run."
+                    ),
                 )
             )
         )

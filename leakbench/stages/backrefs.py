@@ -114,10 +114,10 @@ class BackrefsStage:
         message = f"{data['checkpoints']} type counts"
         if retention:
             top = retention[0]
-            message += (
-                f"; {top.type} +{top.count_growth} (~{human_bytes(top.bytes_growth)}) kept alive by {top.root}"
-                f" ({top.pattern})"
-            )
+            grew = f"+{top.count_growth} (~{human_bytes(top.bytes_growth)})"
+            if next((c["growth"] for c in chains if c["pid"] == top.pid and c["type"] == top.type), "") == "size":
+                grew = f"grew by ~{human_bytes(top.bytes_growth)} in size,"
+            message += f"; {top.type} {grew} kept alive by {top.root} ({top.pattern})"
         elif self.params.types:
             message += f"; no {', '.join(self.params.types)} made during the run outlived a checkpoint"
         else:
@@ -142,9 +142,15 @@ class BackrefsStage:
     def _retention(
         self, ctx: StageContext, run: TargetRun, results: list[tuple[int, dict[str, Any]]]
     ) -> tuple[list[Retention], list[dict[str, Any]]]:
+        # Weak references keep nothing alive: one that grows is the bookkeeping of something else that does
+        # (logging's weakrefs to every handler ever made), so it comes after what it points to.
         ranked = sorted(
             results,
-            key=lambda pr: (pr[1]["status"] in ("rooted", "cycle"), pr[1].get("bytes_growth", 0)),
+            key=lambda pr: (
+                pr[1]["status"] in ("rooted", "cycle"),
+                not pr[1]["type"].startswith("weakref."),
+                pr[1].get("bytes_growth", 0),
+            ),
             reverse=True,
         )
         # A type that no root was found for is kept in the details, but it makes evidence only when asked
@@ -198,6 +204,8 @@ class BackrefsStage:
                     "samples": result.get("samples", 0),
                     "count_growth": result.get("count_growth", 0),
                     "bytes_growth": result.get("bytes_growth", 0),
+                    # count: more objects; container: a container holds more; size: one object got bigger
+                    "growth": result.get("mode") if result.get("mode") in ("container", "size") else "count",
                 }
             )
         return retention, chains

@@ -71,6 +71,22 @@ def test_each_chain_names_its_pattern(facts: ChainFacts, pattern: str) -> None:
     assert finding.fix
 
 
+def test_one_object_grown_in_size_names_its_global_in_the_fix() -> None:
+    result = {
+        "type": "numpy.ndarray",
+        "mode": "size",
+        "count_growth": 0,
+        "bytes_growth": 8_000_000,
+        "root": {"kind": "module-global", "words": "module global __main__.data", "module": "__main__"},
+        "steps": [{"edge": ".data", "type": "numpy.ndarray", "repr": "array"}],
+    }
+    facts = facts_from(result)
+    assert facts.growth == "size" and facts.steps == (Step(".data", "numpy.ndarray"),)
+    finding = recognise(facts)
+    assert finding.pattern == "one object that keeps growing in size"
+    assert finding.fix.startswith("the module global data keeps one numpy.ndarray")
+
+
 def test_disabled_collector_is_named_in_the_fix() -> None:
     assert "gc.disable()" in recognise(_facts("cycle", gc_enabled=False)).fix
 

@@ -80,7 +80,7 @@ Block = Heading | Para | Bullets | Table | Code | Image | Embed
 
 # -- Markdown ---------------------------------------------------------------------------------------
 # CommonMark takes `_` as emphasis only at a word's edge; escaping it inside names would show in raw text.
-_UNDERSCORE_AT_EDGE = re.compile(r"(?<![\w])_|_(?![\w])")
+_UNDERSCORE_AT_EDGE = re.compile(r"(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
 
 
 def _md_span(span: Span) -> str:

@@ -18,3 +18,9 @@ def test_target_strings_are_escaped_in_html(tmp_path: Path) -> None:
 def test_markdown_table_cells_cannot_break_the_table() -> None:
     md = to_markdown([Table(("code",), (((c("a | b"),),),))])
     assert md.splitlines()[2].count("|") - md.splitlines()[2].count("\\|") == 2
+
+
+def test_markdown_keeps_names_readable_and_escapes_emphasis() -> None:
+    md = to_markdown([Para((t("module global __main__.data and data_pipeline.buffer"),))])
+    assert "data_pipeline.buffer" in md
+    assert "\\_\\_main\\_\\_.data" in md

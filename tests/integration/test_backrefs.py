@@ -127,3 +127,81 @@ def test_at_takes_the_chains_at_that_moment_and_stops(tmp_path: Path) -> None:
     assert 1.5 <= float(str(chain["taken_at"])) < 3.5
     assert result.evidence()["target"]["exit"]["stopped_by"] == "chains taken"
     assert chain["root"] == "module global events.bus"
+
+
+def test_word_index_is_the_root_in_a_quick_investigation(tmp_path: Path) -> None:
+    # given the seed-004 word index, when investigated end to end with the quick playbook
+    result = leakbench(
+        "investigate", "--playbook", "quick", "--out", str(tmp_path / "run"), str(EXAMPLES / "word_frequency.py")
+    )
+    assert result.code == 0, result.stderr
+    # then the first retention entry names the local `word_index` of main(), whatever type led there
+    top = result.evidence()["retention"][0]
+    assert top["root"] == "local variable word_index of main() in the main thread"
+    assert top["chain"][:2] == ["main() frame in the main thread", "(local word_index) (dict)"]
+
+
+def test_array_replaced_by_a_bigger_one_is_kept_by_its_module_global(tmp_path: Path) -> None:
+    # given seed 003: one numpy array in a global, replaced by a bigger one at every call (no type grows in count)
+    out = tmp_path / "run"
+    result = leakbench("investigate", "--playbook", "quick", "--out", str(out), str(EXAMPLES / "mem_leaker.py"))
+    assert result.code == 0, result.stderr
+    # then the report says the module global `data` keeps it alive
+    top = result.evidence()["retention"][0]
+    assert top["type"] == "numpy.ndarray"
+    assert top["root"] == "module global __main__.data"
+    assert top["chain"] == ["module __main__", ".data (numpy.ndarray)"]
+    assert top["pattern"] == "one object that keeps growing in size"
+    assert top["bytes_growth"] > 1024 * 1024
+    report = (out / "report.md").read_text()
+    assert "One object that grew by" in report and "kept alive by **module global" in report
+
+
+def test_bytearray_grown_in_place_is_kept_by_its_class_attribute(tmp_path: Path) -> None:
+    # given one bytearray in a class attribute, extended in place: the same object, only bigger
+    result = leakbench(
+        "investigate", "--playbook", "quick", "--out", str(tmp_path / "run"), str(TARGETS / "sizes/class_buffer.py")
+    )
+    assert result.code == 0, result.stderr
+    top = result.evidence()["retention"][0]
+    assert (top["type"], top["root"]) == ("bytearray", "class attribute __main__.Recorder.journal")
+    assert top["chain"] == ["class __main__.Recorder", ".journal (bytearray)"]
+    assert "class attribute journal" in top["fix"]
+
+
+def test_bytes_made_longer_with_plus_equals_is_kept_by_its_module_global(tmp_path: Path) -> None:
+    # given `buf += chunk` on a module-level bytes: a new, bigger object at every call; no tracemalloc needed
+    out = tmp_path / "run"
+    result = leakbench("backrefs", "--type", "bytes", "--out", str(out), str(TARGETS / "sizes/bytes_global.py"))
+    assert result.code == 0, result.stderr
+    top = result.evidence()["retention"][0]
+    assert (top["type"], top["root"]) == ("bytes", "module global __main__.buf")
+    assert top["chain"] == ["module __main__", ".buf (bytes)"]
+    assert "bytes in pid" in result.stdout and "in size" in result.stdout
+
+
+def test_thread_local_in_a_long_lived_worker_names_the_thread_local(tmp_path: Path) -> None:
+    # given a worker thread that keeps every row in a threading.local, investigated end to end
+    result = leakbench(
+        "investigate", "--playbook", "quick", "--out", str(tmp_path / "run"), str(TARGETS / "thread_local.py")
+    )
+    assert result.code == 0, result.stderr
+    top = result.evidence()["retention"][0]
+    assert top["root"] == "thread-local __main__.state.rows"
+    assert top["chain"][:2] == ["thread-local __main__.state", ".rows (in one thread) (list)"]
+    assert top["chain"][2].endswith("(__main__.Row)")
+    assert top["pattern"] == "a thread-local in long-lived threads"
+
+
+def test_handler_added_per_call_names_the_logger(tmp_path: Path) -> None:
+    # given a function that adds a handler to the same logger at every call, investigated end to end
+    result = leakbench(
+        "investigate", "--playbook", "quick", "--out", str(tmp_path / "run"), str(TARGETS / "logger_handlers.py")
+    )
+    assert result.code == 0, result.stderr
+    top = result.evidence()["retention"][0]
+    # then the handlers of that logger come first, not logging's own weak references to every handler
+    assert top["root"] == "handlers of logger 'orders'"
+    assert top["chain"][:2] == ["logger 'orders'", ".handlers (list)"]
+    assert top["chain"][2].endswith("(logging.StreamHandler)")
+    assert top["pattern"] == "handlers added per call"

@@ -73,8 +73,8 @@ typedef struct {
 } code_slot_t;
 
 /* A node of the frame trie: the path from a root to it is the outermost frames of some stack written
- * already (native return addresses from the native root, Python (code, line, entry) words from the
- * Python root). `owner` is the latest stack written through the node: a new stack that shares this path
+ * already (native return addresses from the native root, Python frames as interned from the Python
+ * root). `owner` is the latest stack written through the node: a new stack that shares this path
  * names `owner` as its parent for that part and sends only the frames below it. */
 typedef struct {
     uint64_t word;
@@ -94,6 +94,7 @@ static code_slot_t *codes;
 static size_t codes_cap, codes_count;
 static node_slot_t *nodes;
 static size_t nodes_cap, nodes_count;
+static uint32_t nodes_grown; /* how many times the node table moved */
 static uint32_t next_stack_id, next_code_id, next_node;
 
 #define PY_TAG (1ull << 63)
@@ -178,6 +179,7 @@ static int grow_nodes(void) {
     _lbt_sys_munmap(nodes, nodes_cap * sizeof *nodes);
     nodes = n;
     nodes_cap = ncap;
+    nodes_grown++;
     return 0;
 }
 
@@ -189,42 +191,52 @@ static node_slot_t *node_find(uint32_t parent, uint64_t word) {
 }
 
 typedef struct {
-    uint32_t shared; /* outermost frames found in the trie */
-    uint32_t owner;  /* a stack whose outermost `shared` frames these are (0 when shared is 0) */
-    uint32_t node;   /* the innermost node found */
+    uint32_t root;
+    uint32_t shared;    /* outermost frames found in the trie */
+    uint32_t owner;     /* a stack whose outermost `shared` frames these are (0 when shared is 0) */
+    uint32_t node;      /* the innermost node found */
+    uint32_t grown;     /* nodes_grown when matched: `path` holds slot addresses until the table grows */
+    node_slot_t **path; /* the slots of the shared frames, outermost first */
 } trie_match_t;
 
+static node_slot_t *native_path[LBT_MAX_NATIVE], *python_path[LBT_MAX_PYTHON]; /* under the lock */
+
 /* Follows `w` (innermost first, n words) from the outermost frame down the trie, as far as it goes. */
-static trie_match_t trie_match(uint32_t root, const uint64_t *w, uint32_t n) {
-    trie_match_t m = {0, 0, root};
+static trie_match_t trie_match(uint32_t root, const uint64_t *w, uint32_t n, node_slot_t **path) {
+    trie_match_t m = {root, 0, 0, root, nodes_grown, path};
     while (m.shared < n) {
         node_slot_t *slot = node_find(m.node, w[n - 1 - m.shared]);
         if (!slot->node) break;
+        path[m.shared++] = slot;
         m.node = slot->node;
         m.owner = slot->owner;
-        m.shared++;
     }
     return m;
 }
 
-/* Walks the path of `w` again with stack `id` as the owner of every node, adding the nodes below the
- * match (stops early if the table is full). The latest stack through a node is the nearest parent to
+/* Makes stack `id` the owner of every node on its path: the shared ones, then new nodes for the frames
+ * below (stops early if the table is full). The latest stack through a node is the nearest parent to
  * name: its distance back is small, and small numbers repeat. */
-static void trie_record(uint32_t root, const uint64_t *w, uint32_t n, uint32_t id) {
-    uint32_t node = root;
-    for (uint32_t k = 0; k < n; k++) {
-        node_slot_t *slot = node_find(node, w[n - 1 - k]);
-        if (!slot->node) {
-            if (nodes_count * 2 >= nodes_cap) {
-                if (grow_nodes() != 0) return; /* full: later stacks share less */
-                slot = node_find(node, w[n - 1 - k]);
-            }
-            slot->word = w[n - 1 - k];
-            slot->parent = node;
-            slot->node = next_node++;
-            nodes_count++;
+static void trie_record(trie_match_t m, const uint64_t *w, uint32_t n, uint32_t id) {
+    if (m.grown == nodes_grown) {
+        for (uint32_t k = 0; k < m.shared; k++) m.path[k]->owner = id;
+    } else { /* the table grew since the match: the slots moved, find them again */
+        uint32_t node = m.root;
+        for (uint32_t k = 0; k < m.shared; k++) {
+            node_slot_t *slot = node_find(node, w[n - 1 - k]);
+            slot->owner = id;
+            node = slot->node;
         }
+    }
+    uint32_t node = m.node;
+    for (uint32_t k = m.shared; k < n; k++) {
+        if (nodes_count * 2 >= nodes_cap && grow_nodes() != 0) return; /* full: later stacks share less */
+        node_slot_t *slot = node_find(node, w[n - 1 - k]);
+        slot->word = w[n - 1 - k];
+        slot->parent = node;
+        slot->node = next_node++;
         slot->owner = id;
+        nodes_count++;
         node = slot->node;
     }
 }
@@ -288,24 +300,19 @@ uint32_t _lbt_intern_stack_locked(const lbt_stack_t *st) {
         words = moved;
         words_cap = ncap;
     }
-    /* A new stack. Its Python frames as written: (code id, line, entry), the line read from the code's
-     * location table now, while the frame runs (so the capture needs no line tables). Different
-     * instructions of one line then make the same frame, which the trie shares. */
+    /* A new stack: found in the tries as far as its outer frames go (native return addresses; Python
+     * frames as interned, by code id and instruction). */
     uint32_t nnative = st->nnative, npy = n - nnative;
-    static uint64_t py[LBT_MAX_PYTHON]; /* under the lock: static, so the hook's stack stays small */
-    for (uint32_t i = 0; i < npy; i++) {
-        uint64_t k = key[nnative + i];
-        uint32_t line = _lbt_python_line(st->py[i].code, st->py[i].lasti);
-        py[i] = (k & 0x7FFFFFFF00000000ull) | ((uint64_t)line << 1) | (k & 1);
-    }
-    trie_match_t mn = trie_match(NATIVE_ROOT, key, nnative);
-    trie_match_t mp = trie_match(PYTHON_ROOT, py, npy);
+    const uint64_t *pykey = key + nnative;
+    trie_match_t mn = trie_match(NATIVE_ROOT, key, nnative, native_path);
+    trie_match_t mp = trie_match(PYTHON_ROOT, pykey, npy, python_path);
     uint8_t *p = _lbt_reserve(48 + (size_t)n * 12);
     if (!p) return 0;
     uint32_t id = next_stack_id++; /* STACK records are numbered in the order they are written */
     /* STACK: for the native part and then the Python part: a parent stack that has the same outermost
      * frames, how many of them, and the new innermost frames (native: 8-byte return addresses; Python:
-     * code id, line << 1 | entry). */
+     * code id, line << 1 | entry, the line read from the code's location table now, while the frame
+     * runs, so that the capture needs no line tables). */
     p = _lbt_put_tag(p, LBT_REC_STACK);
     p = put_part_head(p, id, mn, nnative);
     for (uint32_t i = 0; i < nnative - mn.shared; i++) { /* whole: a compressor finds return addresses again */
@@ -313,12 +320,13 @@ uint32_t _lbt_intern_stack_locked(const lbt_stack_t *st) {
     }
     p = put_part_head(p, id, mp, npy);
     for (uint32_t i = 0; i < npy - mp.shared; i++) {
-        p = _lbt_put_u(p, (py[i] >> 32) & 0x7FFFFFFFu);
-        p = _lbt_put_u(p, py[i] & 0xFFFFFFFFu);
+        uint32_t line = _lbt_python_line(st->py[i].code, st->py[i].lasti);
+        p = _lbt_put_u(p, (pykey[i] >> 32) & 0x7FFFFFFFu);
+        p = _lbt_put_u(p, ((uint64_t)line << 1) | (pykey[i] & 1));
     }
     _lbt_commit(p);
-    trie_record(NATIVE_ROOT, key, nnative, id);
-    trie_record(PYTHON_ROOT, py, npy, id);
+    trie_record(mn, key, nnative, id);
+    trie_record(mp, pykey, npy, id);
     memcpy(words + words_used, key, n * sizeof key[0]);
     stacks[j].hash = h;
     stacks[j].offset = words_used;

@@ -25,8 +25,8 @@ from leakbench.errors import TrackerError
 
 # ---- constants; they must agree with native_tracker/src/format.h (a test checks) ----
 FORMAT_MAGIC = b"\x7fLBTCAP\n"
-COMPACT_MAGIC = b"\x7fLBTCAZ\n"  # a finished capture, its columns gathered and xz-compressed (compact_capture)
-FORMAT_VERSION = 6
+COMPACT_MAGIC = b"\x7fLBTCAZ\n"  # a finished capture, its columns gathered, in two xz streams (compact_capture)
+FORMAT_VERSION = 7
 HEADER_SIZE = 64
 CHUNK_SYNC = 0x4B43
 CHUNK_HEADER_SIZE = 12
@@ -320,7 +320,14 @@ def compact_capture(path: str | os.PathLike[str]) -> int:
     if data.startswith(COMPACT_MAGIC):
         return len(data)
     _decode_header(data, name)  # refuse to wrap a foreign file
-    packed = COMPACT_MAGIC + lzma.compress(_gather(data), format=lzma.FORMAT_XZ, filters=_XZ_FILTERS)
+    rest, addresses = _gather(data)
+    packed = b"".join(
+        (
+            COMPACT_MAGIC,
+            lzma.compress(rest, format=lzma.FORMAT_XZ, filters=_XZ_THOROUGH),
+            lzma.compress(addresses, format=lzma.FORMAT_XZ, filters=_XZ_FAST),
+        )
+    )
     tmp = Path(name + ".tmp")
     tmp.write_bytes(packed)
     os.replace(tmp, name)
@@ -328,50 +335,52 @@ def compact_capture(path: str | os.PathLike[str]) -> int:
 
 
 def _expand(data: bytes, name: str) -> bytes:
-    decompressor = lzma.LZMADecompressor(format=lzma.FORMAT_XZ)
+    streams: list[bytes] = []
     pos = len(COMPACT_MAGIC)
-    parts = []
-    block = 1 << 20
+    while pos < len(data) and len(streams) < 2:
+        decompressor = lzma.LZMADecompressor(format=lzma.FORMAT_XZ)
+        try:
+            streams.append(decompressor.decompress(memoryview(data)[pos:]))
+        except lzma.LZMAError as exc:
+            raise TrackerError(
+                f"corrupt capture {name}: its compressed stream at byte {pos} is damaged ({exc})",
+                code="corrupt",
+                offset=pos,
+            ) from None
+        if not decompressor.eof:
+            raise TrackerError(
+                f"capture {name} is cut inside its compressed stream (at byte {len(data)})",
+                code="truncated",
+                offset=len(data),
+            )
+        pos = len(data) - len(decompressor.unused_data)
+        if streams[0][8:10] != _VERSION_BYTES:
+            return streams[0]  # another version: refused by name when its header is read
     try:
-        while pos < len(data) and not decompressor.eof:
-            parts.append(decompressor.decompress(data[pos : pos + block]))
-            pos += block
-    except lzma.LZMAError as exc:
-        raise TrackerError(
-            f"corrupt capture {name}: its compressed stream is damaged near byte {pos} ({exc})",
-            code="corrupt",
-            offset=pos,
-        ) from None
-    if not decompressor.eof:
-        raise TrackerError(
-            f"capture {name} is cut inside its compressed stream (at byte {len(data)})",
-            code="truncated",
-            offset=len(data),
-        )
-    expanded = b"".join(parts)
-    if expanded[8:10] != _VERSION_BYTES:
-        return expanded  # another version: refused by name when its header is read
-    try:
-        return _scatter(expanded)
+        if len(streams) != 2:
+            raise IndexError("no address stream")
+        return _scatter(*streams)
     except (IndexError, struct.error):
         raise TrackerError(
-            f"corrupt capture {name}: its compressed stream does not hold whole chunks", code="corrupt", offset=0
+            f"corrupt capture {name}: its compressed streams do not hold whole chunks", code="corrupt", offset=0
         ) from None
 
 
 # A compacted capture gathers like with like: the header, the number m of whole chunks, the m chunk heads
-# (chunk header, counts, side stream), then the m operation columns, the m address columns, the m size
-# columns and the m stack columns, then whatever followed the last whole chunk. xz finds far more
-# repetition in a column next to the same column of the next chunk than next to other columns.
+# (chunk header, counts, side stream), the m operation columns, the m size columns and the m stack
+# columns, then whatever followed the last whole chunk; and apart, the m address columns. xz finds far
+# more repetition in a column next to the same column of the next chunk than next to other columns, and
+# its thorough match finder pays off everywhere but on addresses, which get the fast one.
 _VERSION_BYTES = struct.pack("<H", FORMAT_VERSION)
-# xz's fastest preset with its thorough match finder: a tenth smaller for a few ms per MB
-_XZ_FILTERS = [{"id": lzma.FILTER_LZMA2, "preset": 1, "mode": lzma.MODE_NORMAL}]
+_XZ_THOROUGH = [{"id": lzma.FILTER_LZMA2, "preset": 1, "mode": lzma.MODE_NORMAL}]
+_XZ_FAST = [{"id": lzma.FILTER_LZMA2, "preset": 1}]
 _COUNT = struct.Struct("<I")
 
 
-def _gather(data: bytes) -> bytes:
+def _gather(data: bytes) -> tuple[bytes, bytes]:
+    """(everything but the addresses, the address columns), gathered as above."""
     heads: list[bytes] = []
-    columns: list[list[bytes]] = [[], [], [], []]
+    columns: list[list[bytes]] = [[], [], [], []]  # operations, addresses, sizes, stacks
     pos = HEADER_SIZE
     while pos + CHUNK_HEADER_SIZE + _COUNTS.size <= len(data):
         sync, _flags, length, _crc = _CHUNK.unpack_from(data, pos)
@@ -392,37 +401,41 @@ def _gather(data: bytes) -> bytes:
         for column, part in zip(columns, parts, strict=False):  # a chunk without events has no columns
             column.append(part)
         pos = at
-    gathered = [data[:HEADER_SIZE], _COUNT.pack(len(heads)), *heads]
-    for column in columns:
-        gathered += column
-    gathered.append(data[pos:])
-    return b"".join(gathered)
+    ops, addresses, sizes, stacks = columns
+    rest = [data[:HEADER_SIZE], _COUNT.pack(len(heads)), *heads, *ops, *sizes, *stacks, data[pos:]]
+    return b"".join(rest), b"".join(addresses)
 
 
-def _scatter(data: bytes) -> bytes:
+def _scatter(rest: bytes, addresses: bytes) -> bytes:
     """The raw capture back from its gathered form, byte for byte."""
-    (m,) = _COUNT.unpack_from(data, HEADER_SIZE)
+    (m,) = _COUNT.unpack_from(rest, HEADER_SIZE)
     pos = HEADER_SIZE + _COUNT.size
     chunks: list[list[bytes]] = []
     counts = []
     for _ in range(m):
-        side, count = _COUNTS.unpack_from(data, pos + CHUNK_HEADER_SIZE)
+        side, count = _COUNTS.unpack_from(rest, pos + CHUNK_HEADER_SIZE)
         end = pos + CHUNK_HEADER_SIZE + _COUNTS.size + side
-        chunks.append([data[pos:end]])
+        chunks.append([rest[pos:end]])
         counts.append(count)
         pos = end
     for parts, count in zip(chunks, counts, strict=True):
-        parts.append(data[pos : pos + count])
+        parts.append(rest[pos : pos + count])
         pos += count
-    for _ in range(3):
+    at = 0
+    for parts, count in zip(chunks, counts, strict=True):
+        if count:
+            end = at + 1 + addresses[at] * count
+            parts.append(addresses[at:end])
+            at = end
+    for _ in range(2):  # sizes, then stacks
         for parts, count in zip(chunks, counts, strict=True):
             if count:
-                end = pos + 1 + data[pos] * count
-                parts.append(data[pos:end])
+                end = pos + 1 + rest[pos] * count
+                parts.append(rest[pos:end])
                 pos = end
-    if pos > len(data):
+    if pos > len(rest) or at != len(addresses):
         raise IndexError("columns past the end")
-    return b"".join([data[:HEADER_SIZE], *(b"".join(parts) for parts in chunks), data[pos:]])
+    return b"".join([rest[:HEADER_SIZE], *(b"".join(parts) for parts in chunks), rest[pos:]])
 
 
 def find_captures(template: str | os.PathLike[str]) -> list[Path]:

@@ -4,7 +4,7 @@
 #define LBT_FORMAT_H
 
 #define LBT_FORMAT_MAGIC "\x7fLBTCAP\n" /* 8 bytes: a high byte and a newline catch text-mode mangling */
-#define LBT_FORMAT_VERSION 6
+#define LBT_FORMAT_VERSION 7
 #define LBT_HEADER_SIZE 64
 #define LBT_CHUNK_SYNC 0x4B43u /* "CK" little-endian: each chunk header starts with it */
 #define LBT_CHUNK_HEADER_SIZE 12

@@ -4,6 +4,7 @@ was cut; a corrupt or foreign file is refused with the file and the byte offset.
 from __future__ import annotations
 
 import itertools
+import lzma
 import re
 import struct
 import zlib
@@ -291,3 +292,16 @@ def test_a_compacted_capture_gives_back_every_chunk_even_when_cut(good: bytes, t
         assert list(packed.events.rows()) == list(raw.events.rows())
         assert (packed.stacks, packed.marks, packed.rss, packed.end) == (raw.stacks, raw.marks, raw.rss, raw.end)
         assert packed.cut_at == raw.cut_at
+
+
+def test_a_compacted_capture_without_its_address_stream_is_refused(good: bytes, tmp_path: Path) -> None:
+    path = tmp_path / "capture.lbt"
+    path.write_bytes(good)
+    fmt.compact_capture(path)
+    packed = path.read_bytes()
+    first = lzma.LZMADecompressor(format=lzma.FORMAT_XZ)
+    first.decompress(packed[len(fmt.COMPACT_MAGIC) :])
+    path.write_bytes(packed[: len(packed) - len(first.unused_data)])
+    with pytest.raises(TrackerError, match="do not hold whole chunks") as err:
+        read_capture(path)
+    assert err.value.code == "corrupt"

@@ -10,6 +10,9 @@ cell. The chains and a Graphviz source of the neighbourhood are written as artif
 Memory that grows in size rather than in count (one array replaced by a bigger one, a buffer extended in
 place) is found by backrefs_sizes.py, and its objects are followed to their root by the same search.
 
+This file counts and chooses what to follow; the search is in backrefs_chains.py, the naming of edges,
+roots and the graph in backrefs_naming.py.
+
 Chains are taken while the target runs, not only at its end: leaks held by a thread or a worker process
 are gone once it ends. Stdlib only; the agent's own objects, frames and this search's own containers are
 never part of a chain.
@@ -23,55 +26,31 @@ import json
 import os
 import sys
 import sysconfig
-import threading
 import time
-import types
 from array import array
 from bisect import bisect_left
 from collections import Counter
 
 CONTAINERS = (list, dict, set)
 MIN_CONTAINER_LEN = 64
-MAX_FRONTIER = 4000
-GRAPH_NODES = 40
-ELEMENT_SAMPLE = 50
-PER_TYPE = 3
-PASSING_LEVELS = 3  # levels searched past a library function's local for a root of the program's own
-ROOT_PRIORITY = ("lru-cache", "thread-local", "logger", "closure", "class-attribute", "module-global", "frame-local")
 
 
-def _type_key(tp):
-    module = getattr(tp, "__module__", None) or ""
-    name = getattr(tp, "__qualname__", None) or tp.__name__
-    return name if module == "builtins" else f"{module}.{name}"
+def _load(name):
+    """A module beside this one, under a private name, loaded by path as the agent loads the probes."""
+    module_name = "_leakbench_" + name
+    module = sys.modules.get(module_name)
+    if module is None:
+        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), name + ".py")
+        spec = importlib.util.spec_from_file_location(module_name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        spec.loader.exec_module(module)
+    return module
 
 
-def _short(text, limit=40):
-    text = text.replace("\n", " ")
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _repr(obj):
-    try:
-        if isinstance(obj, (list, tuple, set, frozenset, dict)):
-            return f"{type(obj).__name__} of {len(obj)}"
-        if isinstance(obj, types.ModuleType):
-            return f"module {obj.__name__}"
-        if isinstance(obj, type):
-            return f"class {_type_key(obj)}"
-        if isinstance(obj, (types.FunctionType, types.MethodType)):
-            return f"{type(obj).__name__} {getattr(obj, '__qualname__', '?')}"
-        if isinstance(obj, (str, bytes)):
-            return _short(repr(obj), 30)
-        return _short(object.__repr__(obj), 30) if len(repr(obj)) > 60 else _short(repr(obj), 40)
-    except Exception:
-        return type(obj).__name__
-
-
-def _key_text(key):
-    if isinstance(key, (str, int, float, bool)) or key is None:
-        return _short(repr(key), 40)
-    return f"<{type(key).__name__}>"
+_naming = _load("backrefs_naming")  # edges, root words, the graph
+_chains = _load("backrefs_chains")  # the search from samples up to a root
+_sizes = _load("backrefs_sizes")  # objects that grow in size, not in count
 
 
 class BackrefsProbe:
@@ -93,7 +72,8 @@ class BackrefsProbe:
             for p in {paths.get(k) for k in ("stdlib", "platstdlib", "purelib", "platlib")}
             if p
         )
-        self.sizes = _load("backrefs_sizes").SizeWatch(agent, self.library, 2 * self.interval)
+        self.chains = _chains.ChainSearch(agent, self.library, self.max_depth, _naming)
+        self.sizes = _sizes.SizeWatch(agent, self.library, 2 * self.interval)
         self._reset()
         self.checkpoint("start")
 
@@ -148,7 +128,7 @@ class BackrefsProbe:
         types_of = {}
         each = {}
         for tp, n in counts.items():
-            key = _type_key(tp)
+            key = _naming.type_key(tp)
             if key.startswith("_leakbench"):
                 continue
             old = by_key.get(key)
@@ -259,7 +239,7 @@ class BackrefsProbe:
         found = {}
         for o in objs:
             for r in gc.get_referents(o):
-                key = _type_key(type(r))
+                key = _naming.type_key(type(r))
                 if _matches(self.untracked, key) and id(r) not in seen:
                     seen.add(id(r))
                     entry = found.setdefault(key, [0, 0])
@@ -288,10 +268,10 @@ class BackrefsProbe:
             grew = wanted.get(id(o)) if type(o) in CONTAINERS else None
             if grew is None:
                 continue
-            elements = self._elements(o)
+            elements = _naming.newest_elements(o)
             keys = {}
             for e in elements:
-                k = _type_key(type(e))
+                k = _naming.type_key(type(e))
                 keys[k] = keys.get(k, 0) + 1
             if not keys:
                 continue
@@ -310,27 +290,6 @@ class BackrefsProbe:
             )
         growing.sort(key=lambda c: c["bytes_growth"], reverse=True)
         return growing[:50]
-
-    @staticmethod
-    def _elements(container):
-        try:
-            if type(container) is list:
-                return container[-ELEMENT_SAMPLE:]
-            if type(container) is dict:
-                values = []
-                for v in reversed(container.values()):
-                    values.append(v)
-                    if len(values) >= ELEMENT_SAMPLE:
-                        break
-                return values
-            values = []
-            for v in container:
-                values.append(v)
-                if len(values) >= ELEMENT_SAMPLE:
-                    break
-            return values
-        except RuntimeError:  # changed size while we looked
-            return []
 
     @staticmethod
     def _size(obj):
@@ -393,7 +352,7 @@ class BackrefsProbe:
     def _grown_in_size(self):
         """[(type key, [objects], bytes grown, how)]: objects that grew in size rather than in count."""
         skip = self._own_ids() | set(self._holders)
-        found = self.sizes.grown(list(self._holders.values()), self._elements, skip, _type_key)
+        found = self.sizes.grown(list(self._holders.values()), _naming.newest_elements, skip, _naming.type_key)
         if self.requested:
             found = [f for f in found if _matches(self.requested, f[0])]
         return found[: self.top_types]
@@ -421,7 +380,7 @@ class BackrefsProbe:
                 key = wanted.get(type(o))
                 if key is not None and id(o) not in holding:
                     cands[key].append(o)
-        frames = self._running_frames()
+        frames = self.chains.running_frames()
         own_ids = {id(frames), id(cands), id(objs)}
         for lst in cands.values():
             own_ids.add(id(lst))
@@ -446,7 +405,7 @@ class BackrefsProbe:
             else:
                 each = sum(self._size(o) for o in picked) / len(picked)
                 bytes_growth = int(each * max(count_growth, 0))
-            result = self._search(picked, frames, own_ids | {id(picked)}, mode)
+            result = self.chains.search(picked, frames, own_ids | {id(picked)}, mode)
             result.update(
                 type=key,
                 count_growth=max(count_growth, 0),
@@ -464,7 +423,7 @@ class BackrefsProbe:
             # A type already traced through its count keeps that chain; one object's size is the weaker claim.
             if key in followed or (self.strength.get(key) in ("rooted", "cycle") and key not in self.sized):
                 continue
-            result = self._search(picked, frames, own_ids | {id(picked), id(sized)}, "size")
+            result = self.chains.search(picked, frames, own_ids | {id(picked), id(sized)}, "size")
             if result["status"] != "rooted":
                 continue  # an object that grows but is no longer held by a root: nothing to say about it
             self.sized.add(key)
@@ -549,7 +508,7 @@ class BackrefsProbe:
         seen = set()
         for o in objs:
             for r in gc.get_referents(o):
-                if id(r) not in seen and _type_key(type(r)) == key:
+                if id(r) not in seen and _naming.type_key(type(r)) == key:
                     seen.add(id(r))
                     found.append(r)
         if not found:
@@ -557,465 +516,6 @@ class BackrefsProbe:
         picked = found[len(found) // 2 :: max(1, len(found) // (2 * self.samples))][: self.samples]
         del found
         return picked
-
-    def _running_frames(self):
-        """Locals of every running frame of the target's threads: the roots the collector cannot see."""
-        names = {t.ident: t.name for t in threading.enumerate()}
-        main = threading.main_thread().ident
-        current = threading.get_ident()
-        refs = {}
-        dicts = set()
-        for tid, top in sys._current_frames().items():
-            if tid == current:
-                continue
-            thread = "the main thread" if tid == main else f"thread {names.get(tid, tid)!r}"
-            f = top
-            while f is not None:
-                code = f.f_code
-                if not self.agent.is_own_file(code.co_filename) and code.co_flags & 1:  # CO_OPTIMIZED: a function
-                    values = f.f_locals
-                    dicts.add(id(values))
-                    user = not code.co_filename.startswith(self.library)
-                    for name, value in values.items():
-                        old = refs.get(id(value))
-                        if old is None or (user and not old[3]):
-                            refs[id(value)] = (name, code.co_name, thread, user, code.co_filename, f.f_lineno)
-                f = f.f_back
-            del f
-        return {"locals": refs, "dicts": dicts}
-
-    def _modules(self):
-        out = {}
-        for name, module in list(sys.modules.items()):
-            d = getattr(module, "__dict__", None)
-            if isinstance(d, dict) and not name.startswith("_leakbench"):
-                out.setdefault(id(d), name)
-        return out
-
-    def _root_kind(self, obj, modules, frames):
-        oid = id(obj)
-        if oid in modules:
-            return "module-global"
-        tp = type(obj)
-        if tp.__name__ == "_lru_cache_wrapper":
-            return "lru-cache"
-        if tp.__name__ == "_local" and tp.__module__ in ("_thread", "_threading_local"):
-            return "thread-local"
-        if tp is types.CellType:
-            return "closure"
-        if isinstance(obj, type):
-            return "class-attribute"
-        logging = sys.modules.get("logging")
-        if logging is not None and isinstance(obj, logging.Logger):
-            return "logger"
-        if oid in frames["locals"]:
-            return "frame-local"
-        return None
-
-    def _search(self, samples, frames, own_ids, mode):
-        modules = self._modules()
-        own_ids = set(own_ids) | frames["dicts"]
-        down = {id(s): None for s in samples}
-        keep = {id(s): s for s in samples}
-        order = [id(s) for s in samples]
-        frontier = list(samples)
-        own_ids.update((id(down), id(keep), id(frontier), id(samples), id(order), id(own_ids)))
-        found = []
-        depth = 0
-        passing = None  # the depth at which a library function's local was met
-        exhausted = False
-        while True:
-            for o in frontier:
-                kind = self._root_kind(o, modules, frames)
-                if kind and not (kind == "closure" and depth == 0):
-                    found.append((kind, o))
-            # A local of a library function (numpy's append() holding the array it was given) is a passing
-            # holder: look a few levels further for the program's own root, and keep it only if none is found.
-            if found and passing is None:
-                passing = depth
-            if depth >= self.max_depth or any(self._user_frame(f, frames) for f in found):
-                break
-            if passing is not None and depth >= passing + PASSING_LEVELS:
-                break
-            fids = {id(o) for o in frontier}
-            args = tuple(frontier)
-            own_ids.update((id(args), id(fids)))
-            refs = gc.get_referrers(*args)
-            own_ids.add(id(refs))
-            nxt = []
-            own_ids.add(id(nxt))
-            for r in refs:
-                rid = id(r)
-                if rid in down or rid in own_ids or self._is_own(r):
-                    continue
-                child = None
-                for k in gc.get_referents(r):
-                    if id(k) in fids:
-                        child = id(k)
-                        break
-                if child is None:
-                    continue
-                down[rid] = child
-                keep[rid] = r
-                order.append(rid)
-                if len(nxt) < MAX_FRONTIER:
-                    nxt.append(r)
-            del refs, args
-            frontier[:] = nxt
-            depth += 1
-            if not frontier:
-                exhausted = True
-                break
-        frontier.clear()
-        if found:
-            found.sort(key=lambda f: (not self._user_frame(f, frames), ROOT_PRIORITY.index(f[0])))
-            kind, root = found[0]
-            path = [root]
-            nid = down[id(root)]
-            while nid is not None:
-                path.append(keep[nid])
-                nid = down[nid]
-            result = self._describe(kind, path, modules, frames, mode)
-            ids = [id(o) for o in path]
-        else:
-            result = self._unreached(samples, keep, exhausted, mode)
-            ids = result.pop("_path", [])
-        result["dot"] = self._graph(keep, down, order, ids, modules)
-        keep.clear()
-        down.clear()
-        return result
-
-    def _user_frame(self, found, frames):
-        kind, obj = found
-        if kind != "frame-local":
-            return True
-        return frames["locals"][id(obj)][3]
-
-    def _is_own(self, obj):
-        if isinstance(obj, types.FrameType):
-            return self.agent.is_own_file(obj.f_code.co_filename)
-        tp = type(obj)
-        if getattr(tp, "__module__", "").startswith("_leakbench"):
-            return True
-        if type(obj) is dict and str(obj.get("__name__", "")).startswith("_leakbench"):
-            return True
-        if isinstance(obj, types.FunctionType):
-            return self.agent.is_own_file(obj.__code__.co_filename)
-        return isinstance(obj, types.MethodType) and getattr(type(obj.__self__), "__module__", "").startswith(
-            "_leakbench"
-        )
-
-    # -- naming -------------------------------------------------------------------------------------------
-    def _edge(self, parent, child):
-        """How `parent` refers to `child`, as it would be written in Python."""
-        try:
-            return self._edge_unsafe(parent, child)
-        except Exception:
-            return "(reference)"
-
-    def _edge_unsafe(self, p, c):
-        tp = type(p)
-        if tp.__name__ == "_lru_cache_wrapper":
-            if c is getattr(p, "__dict__", None):
-                return "__dict__"
-            if c is getattr(p, "__wrapped__", None):
-                return ".__wrapped__"
-            return "(cache)" if type(c) is dict else "(internal)"
-        if tp.__name__ == "_local" and type(c) is dict:
-            return "(per-thread storage)"
-        # Flags, not enumerate(): bools are singletons, so tracemalloc has nothing to trace per element.
-        if isinstance(p, dict):
-            hits = [v is c for v in dict.values(p)]
-            if True in hits:
-                return f"[{_key_text(list(dict.keys(p))[hits.index(True)])}]"
-            return "(key)" if True in [k is c for k in dict.keys(p)] else "(value)"
-        if isinstance(p, (list, tuple)):
-            hits = [v is c for v in (list.__iter__(p) if isinstance(p, list) else tuple.__iter__(p))]
-            if True in hits:
-                return f"[{hits.index(True)}]"
-        if isinstance(p, (set, frozenset)):
-            return "(member)"
-        if tp is types.CellType:
-            return ".cell_contents"
-        if tp is types.MethodType:
-            return ".__self__" if p.__self__ is c else ".__func__"
-        if tp is types.FunctionType:
-            if p.__closure__ is c:
-                return ".__closure__"
-            for name in ("__defaults__", "__kwdefaults__", "__dict__", "__globals__"):
-                if getattr(p, name, None) is c:
-                    return "." + name
-        if tp is types.FrameType:
-            for k, v in p.f_locals.items():
-                if v is c:
-                    return f"(local {k})"
-            if p.f_back is c:
-                return ".f_back"
-        if tp is types.TracebackType:
-            return ".tb_frame" if p.tb_frame is c else ".tb_next"
-        if isinstance(p, BaseException):
-            for name in ("__traceback__", "__context__", "__cause__", "args"):
-                if getattr(p, name, None) is c:
-                    return "." + name
-        if isinstance(p, type):
-            if type(c) is dict and c.get("__module__") == p.__module__:
-                return "__dict__"
-            for k, v in p.__dict__.items():
-                if v is c:
-                    return "." + k
-            for name in ("__mro__", "__bases__"):
-                if getattr(p, name, None) is c:
-                    return "." + name
-        d = getattr(p, "__dict__", None)
-        if d is c:
-            return "__dict__"
-        if isinstance(d, dict):
-            for k, v in d.items():
-                if v is c:
-                    return f".{k}"
-        for klass in tp.__mro__:
-            slots = klass.__dict__.get("__slots__", ())
-            for name in (slots,) if isinstance(slots, str) else slots:
-                if getattr(p, name, None) is c:
-                    return f".{name}"
-        return "(reference)"
-
-    def _steps(self, path):
-        """(edge, type, repr) from each node to the next; attribute dicts folded into `.name`."""
-        steps = []
-        i = 0
-        while i < len(path) - 1:
-            p, c = path[i], path[i + 1]
-            edge = self._edge(p, c)
-            if edge == "__dict__" and i + 2 < len(path):
-                inner = self._edge(c, path[i + 2])
-                edge = "." + inner[2:-2] if inner.startswith("['") and inner.endswith("']") else inner
-                i += 1
-                c = path[i + 1]
-            elif edge == ".__closure__" and i + 3 < len(path):
-                idx = self._edge(c, path[i + 2])
-                names = p.__code__.co_freevars
-                try:
-                    edge = f"(closure variable {names[int(idx[1:-1])]})"
-                except (ValueError, IndexError):
-                    edge = "(closure)"
-                i += 2
-                c = path[i + 1]
-            elif edge == "(per-thread storage)" and i + 3 < len(path):
-                inner = self._edge(path[i + 2], path[i + 3])
-                edge = "." + inner[2:-2] if inner.startswith("['") else inner
-                edge += " (in one thread)"
-                i += 2
-                c = path[i + 1]
-            steps.append({"edge": edge, "type": _type_key(type(c)), "repr": _repr(c)})
-            i += 1
-        return steps
-
-    def _describe(self, kind, path, modules, frames, mode):
-        root = path[0]
-        steps = self._steps(path)
-        info = {}
-        if kind == "module-global":
-            module = modules[id(root)]
-            attr = steps[0]["edge"] if steps else ""
-            name = attr[2:-2] if attr.startswith("['") else attr
-            words = f"module global {module}.{name}"
-            head = f"module {module}"
-            if steps:
-                steps[0]["edge"] = "." + name
-            info["module"] = module
-            if module == "gc" and name == "garbage":
-                kind = "gc-garbage"
-                words = "gc.garbage (objects the collector found in cycles but could not free)"
-        elif kind == "class-attribute":
-            cls = _type_key(root)
-            attr = steps[0]["edge"] if steps else ""
-            words = f"class attribute {cls}{attr}"
-            head = f"class {cls}"
-        elif kind == "frame-local":
-            name, function, thread, _, filename, line = frames["locals"][id(root)]
-            words = f"local variable {name} of {function}() in {thread}"
-            head = f"{function}() frame in {thread}"
-            steps.insert(0, {"edge": f"(local {name})", "type": _type_key(type(root)), "repr": _repr(root)})
-            info.update(function=function, variable=name, thread=thread, file=filename, line=line)
-        elif kind == "lru-cache":
-            wrapped = getattr(root, "__wrapped__", None)
-            qual = f"{getattr(root, '__module__', '?')}.{getattr(root, '__qualname__', '?')}"
-            code = getattr(wrapped, "__code__", None)
-            first = code.co_varnames[0] if code is not None and code.co_argcount else ""
-            try:
-                maxsize = root.cache_info().maxsize
-            except Exception:
-                maxsize = None
-            words = f"cache of functools.lru_cache on {qual}"
-            head = f"lru_cache {qual}"
-            info.update(function=qual, first_argument=first, maxsize=maxsize)
-        elif kind == "thread-local":
-            where = self._global_name(root, modules)
-            words = f"thread-local {where}" if where else "a threading.local"
-            head = words
-            if steps:
-                words += steps[0]["edge"].split(" ")[0]
-        elif kind == "logger":
-            name = getattr(root, "name", "?")
-            attr = steps[0]["edge"] if steps else ""
-            words = f"handlers of logger {name!r}" if attr == ".handlers" else f"logger {name!r}"
-            head = f"logger {name!r}"
-        else:  # closure
-            owner = self._cell_owner(root)
-            words = f"closure cell of {owner}" if owner else "a closure cell"
-            head = words
-        chain = [head] + [f"{s['edge']} ({s['type']})" for s in steps]
-        if mode == "container":
-            chain.append(self._last_element(path[-1]))
-        return {"status": "rooted", "root": {"kind": kind, "words": words, **info}, "chain": chain, "steps": steps}
-
-    def _last_element(self, container):
-        """The step from a growing container to its newest element, e.g. `[15999] (numpy.ndarray)`."""
-        elements = self._elements(container)
-        if not elements:
-            return "[…] (?)"
-        name = _type_key(type(elements[-1]))
-        if type(container) is list:
-            return f"[{len(container) - 1}] ({name})"
-        if type(container) is dict:
-            for key in reversed(container):
-                return f"[{_key_text(key)}] ({name})"
-        return f"(member) ({name})"
-
-    def _global_name(self, obj, modules):
-        for did, name in modules.items():
-            module = sys.modules.get(name)
-            d = getattr(module, "__dict__", None)
-            if d is None or id(d) != did:
-                continue
-            for k, v in list(d.items()):
-                if v is obj:
-                    return f"{name}.{k}"
-        return ""
-
-    def _cell_owner(self, cell):
-        for tup in gc.get_referrers(cell):
-            if type(tup) is not tuple:
-                continue
-            for fn in gc.get_referrers(tup):
-                if isinstance(fn, types.FunctionType) and fn.__closure__ is tup:
-                    try:
-                        name = fn.__code__.co_freevars[tup.index(cell)]
-                    except (ValueError, IndexError):
-                        name = "?"
-                    return f"{fn.__module__}.{fn.__qualname__} (variable {name})"
-        return ""
-
-    def _unreached(self, samples, keep, exhausted, mode):
-        """No root within reach: a reference cycle the collector has not freed, or a native reference."""
-        sample = samples[0]
-        if not exhausted:
-            return {
-                "status": "deep",
-                "root": {"kind": "deep", "words": f"no root within {self.max_depth} references"},
-                "chain": [f"({_type_key(type(sample))} at more than {self.max_depth} references from any root)"],
-                "steps": [],
-            }
-        cycle = self._cycle(sample, keep)
-        in_garbage = any(o is sample for o in gc.garbage)
-        if cycle:
-            if in_garbage:
-                why = "in gc.garbage: the collector found them but could not free them"
-            elif not gc.isenabled():
-                why = "gc is disabled (gc.disable()), so the collector never frees them"
-            else:
-                why = f"the collector is enabled (thresholds {gc.get_threshold()}) but has not freed them yet"
-            steps = self._steps(cycle)
-            cycle_ids = [id(o) for o in cycle]
-            chain = [f"reference cycle of {len(steps)} objects ({_type_key(type(sample))})"]
-            chain += [f"{s['edge']} ({s['type']})" for s in steps]
-            chain[-1] += " — back to the first"
-            return {
-                "status": "cycle",
-                "root": {
-                    "kind": "cycle",
-                    "words": f"nothing: garbage in reference cycles; {why}",
-                    "gc_enabled": gc.isenabled(),
-                    "in_gc_garbage": in_garbage,
-                },
-                "chain": chain,
-                "steps": steps,
-                "_path": cycle_ids,
-            }
-        return {
-            "status": "native",
-            "root": {
-                "kind": "native",
-                "words": "no Python object refers to it: native code, or a running function's evaluation stack",
-            },
-            "chain": [f"(native code) → {_type_key(type(sample))}"],
-            "steps": [],
-        }
-
-    def _cycle(self, start, keep):
-        """A shortest path of references from `start` back to itself, through objects found on the way up."""
-        allowed = set(keep)
-        back = {id(start): None}
-        objs = {id(start): start}
-        frontier = [start]
-        while frontier:
-            nxt = []
-            for o in frontier:
-                for k in gc.get_referents(o):
-                    if id(k) == id(start):
-                        path = [k]
-                        cur = o
-                        while cur is not None:
-                            path.append(cur)
-                            prev = back[id(cur)]
-                            cur = objs[prev] if prev is not None else None
-                        path.reverse()  # start ... o, start
-                        return [start, *path[1:-1], start] if path[0] is start else path
-                    if id(k) in allowed and id(k) not in back:
-                        back[id(k)] = id(o)
-                        objs[id(k)] = k
-                        nxt.append(k)
-            frontier = nxt
-        return []
-
-    # -- graph ----------------------------------------------------------------------------------------------
-    def _graph(self, keep, down, order, path, modules):
-        """A show_backrefs-style Graphviz source: referrers above what they refer to, the chain in bold."""
-        on_chain = [oid for oid in path if oid in keep]
-        shown = list(dict.fromkeys(on_chain + order[:GRAPH_NODES]))
-        samples = {oid for oid in order if down.get(oid) is None}
-        lines = [
-            "digraph backrefs {",
-            '  graph [fontname="Helvetica", fontsize=10];',
-            '  node [shape=box, style="rounded,filled", fillcolor="#f4f4f4", fontname="Helvetica", fontsize=10];',
-            '  edge [fontname="Helvetica", fontsize=9, color="#888888"];',
-        ]
-        for oid in shown:
-            obj = keep[oid]
-            label = f"{_dot(_type_key(type(obj)))}\\n{_dot(_repr(obj))}"
-            if oid in modules:
-                label = f"module {_dot(modules[oid])}\\n(globals)"
-            color = "#f8d0d0" if oid in samples else "#f4f4f4"
-            if on_chain and oid == on_chain[0] and oid not in samples:
-                color = "#c8e6c9"
-            width = ", penwidth=2" if oid in on_chain else ""
-            lines.append(f'  o{oid} [label="{label}", fillcolor="{color}"{width}];')
-        visible = set(shown)
-        chain_edges = set(zip(on_chain, on_chain[1:]))  # noqa: B905, RUF007 (guest code for Python 3.8+)
-        for oid in shown:
-            child = down.get(oid)
-            if child is None or child not in visible:
-                continue
-            edge = _dot(self._edge(keep[oid], keep[child]))
-            bold = ', penwidth=2, color="#333333"' if (oid, child) in chain_edges else ""
-            lines.append(f'  o{oid} -> o{child} [label="{edge}"{bold}];')
-        for parent, child in chain_edges:  # a cycle's closing edge is not a down pointer
-            if down.get(parent) != child:
-                edge = _dot(self._edge(keep[parent], keep[child]))
-                lines.append(f'  o{parent} -> o{child} [label="{edge}", penwidth=2, color="#333333"];')
-        lines.append("}")
-        return "\n".join(lines) + "\n"
 
     def _save(self, result):
         strong = ("rooted", "cycle")
@@ -1055,25 +555,8 @@ class BackrefsProbe:
         self.checkpoint("start")
 
 
-def _load(name):
-    """A module beside this one, under a private name, loaded by path as the agent loads the probes."""
-    module_name = "_leakbench_" + name
-    module = sys.modules.get(module_name)
-    if module is None:
-        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), name + ".py")
-        spec = importlib.util.spec_from_file_location(module_name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[module_name] = module
-        spec.loader.exec_module(module)
-    return module
-
-
 def _matches(names, key):
     return key in names or key.rsplit(".", 1)[-1] in names
-
-
-def _dot(text):
-    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")
 
 
 def start(agent, options):

@@ -1,0 +1,247 @@
+"""The chain search: from sampled objects up through `gc.get_referrers`, one pass over the heap per level,
+until a root is met (a module global, a class attribute, a local variable of a running frame, an
+lru_cache, a thread-local, a logger, a closure cell), or else the reference cycle or native reference
+that explains why no root holds them.
+
+The agent's own objects and frames, and this search's own containers, are never part of a chain. Loaded
+by the backrefs probe under a private module name; stdlib only.
+"""
+
+from __future__ import annotations
+
+import gc
+import sys
+import threading
+import types
+
+MAX_FRONTIER = 4000
+PASSING_LEVELS = 3  # levels searched past a library function's local for a root of the program's own
+ROOT_PRIORITY = ("lru-cache", "thread-local", "logger", "closure", "class-attribute", "module-global", "frame-local")
+
+
+class ChainSearch:
+    def __init__(self, agent, library, max_depth, naming):
+        self.agent = agent
+        self.library = library  # path prefixes of the standard library and site-packages
+        self.max_depth = max_depth
+        self.naming = naming
+
+    def running_frames(self):
+        """Locals of every running frame of the target's threads: the roots the collector cannot see."""
+        names = {t.ident: t.name for t in threading.enumerate()}
+        main = threading.main_thread().ident
+        current = threading.get_ident()
+        refs = {}
+        dicts = set()
+        for tid, top in sys._current_frames().items():
+            if tid == current:
+                continue
+            thread = "the main thread" if tid == main else f"thread {names.get(tid, tid)!r}"
+            f = top
+            while f is not None:
+                code = f.f_code
+                if not self.agent.is_own_file(code.co_filename) and code.co_flags & 1:  # CO_OPTIMIZED: a function
+                    values = f.f_locals
+                    dicts.add(id(values))
+                    user = not code.co_filename.startswith(self.library)
+                    for name, value in values.items():
+                        old = refs.get(id(value))
+                        if old is None or (user and not old[3]):
+                            refs[id(value)] = (name, code.co_name, thread, user, code.co_filename, f.f_lineno)
+                f = f.f_back
+            del f
+        return {"locals": refs, "dicts": dicts}
+
+    def _modules(self):
+        out = {}
+        for name, module in list(sys.modules.items()):
+            d = getattr(module, "__dict__", None)
+            if isinstance(d, dict) and not name.startswith("_leakbench"):
+                out.setdefault(id(d), name)
+        return out
+
+    def _root_kind(self, obj, modules, frames):
+        oid = id(obj)
+        if oid in modules:
+            return "module-global"
+        tp = type(obj)
+        if tp.__name__ == "_lru_cache_wrapper":
+            return "lru-cache"
+        if tp.__name__ == "_local" and tp.__module__ in ("_thread", "_threading_local"):
+            return "thread-local"
+        if tp is types.CellType:
+            return "closure"
+        if isinstance(obj, type):
+            return "class-attribute"
+        logging = sys.modules.get("logging")
+        if logging is not None and isinstance(obj, logging.Logger):
+            return "logger"
+        if oid in frames["locals"]:
+            return "frame-local"
+        return None
+
+    def search(self, samples, frames, own_ids, mode):
+        modules = self._modules()
+        own_ids = set(own_ids) | frames["dicts"]
+        down = {id(s): None for s in samples}
+        keep = {id(s): s for s in samples}
+        order = [id(s) for s in samples]
+        frontier = list(samples)
+        own_ids.update((id(down), id(keep), id(frontier), id(samples), id(order), id(own_ids)))
+        found = []
+        depth = 0
+        passing = None  # the depth at which a library function's local was met
+        exhausted = False
+        while True:
+            for o in frontier:
+                kind = self._root_kind(o, modules, frames)
+                if kind and not (kind == "closure" and depth == 0):
+                    found.append((kind, o))
+            # A local of a library function (numpy's append() holding the array it was given) is a passing
+            # holder: look a few levels further for the program's own root, and keep it only if none is found.
+            if found and passing is None:
+                passing = depth
+            if depth >= self.max_depth or any(self._user_frame(f, frames) for f in found):
+                break
+            if passing is not None and depth >= passing + PASSING_LEVELS:
+                break
+            fids = {id(o) for o in frontier}
+            args = tuple(frontier)
+            own_ids.update((id(args), id(fids)))
+            refs = gc.get_referrers(*args)
+            own_ids.add(id(refs))
+            nxt = []
+            own_ids.add(id(nxt))
+            for r in refs:
+                rid = id(r)
+                if rid in down or rid in own_ids or self._is_own(r):
+                    continue
+                child = None
+                for k in gc.get_referents(r):
+                    if id(k) in fids:
+                        child = id(k)
+                        break
+                if child is None:
+                    continue
+                down[rid] = child
+                keep[rid] = r
+                order.append(rid)
+                if len(nxt) < MAX_FRONTIER:
+                    nxt.append(r)
+            del refs, args
+            frontier[:] = nxt
+            depth += 1
+            if not frontier:
+                exhausted = True
+                break
+        frontier.clear()
+        if found:
+            found.sort(key=lambda f: (not self._user_frame(f, frames), ROOT_PRIORITY.index(f[0])))
+            kind, root = found[0]
+            path = [root]
+            nid = down[id(root)]
+            while nid is not None:
+                path.append(keep[nid])
+                nid = down[nid]
+            result = self.naming.describe(kind, path, modules, frames, mode)
+            ids = [id(o) for o in path]
+        else:
+            result = self._unreached(samples, keep, exhausted, mode)
+            ids = result.pop("_path", [])
+        result["dot"] = self.naming.graph(keep, down, order, ids, modules)
+        keep.clear()
+        down.clear()
+        return result
+
+    def _user_frame(self, found, frames):
+        kind, obj = found
+        if kind != "frame-local":
+            return True
+        return frames["locals"][id(obj)][3]
+
+    def _is_own(self, obj):
+        if isinstance(obj, types.FrameType):
+            return self.agent.is_own_file(obj.f_code.co_filename)
+        tp = type(obj)
+        if getattr(tp, "__module__", "").startswith("_leakbench"):
+            return True
+        if type(obj) is dict and str(obj.get("__name__", "")).startswith("_leakbench"):
+            return True
+        if isinstance(obj, types.FunctionType):
+            return self.agent.is_own_file(obj.__code__.co_filename)
+        return isinstance(obj, types.MethodType) and getattr(type(obj.__self__), "__module__", "").startswith(
+            "_leakbench"
+        )
+
+    def _unreached(self, samples, keep, exhausted, mode):
+        """No root within reach: a reference cycle the collector has not freed, or a native reference."""
+        sample = samples[0]
+        name = self.naming.type_key(type(sample))
+        if not exhausted:
+            return {
+                "status": "deep",
+                "root": {"kind": "deep", "words": f"no root within {self.max_depth} references"},
+                "chain": [f"({name} at more than {self.max_depth} references from any root)"],
+                "steps": [],
+            }
+        cycle = self._cycle(sample, keep)
+        in_garbage = any(o is sample for o in gc.garbage)
+        if cycle:
+            if in_garbage:
+                why = "in gc.garbage: the collector found them but could not free them"
+            elif not gc.isenabled():
+                why = "gc is disabled (gc.disable()), so the collector never frees them"
+            else:
+                why = f"the collector is enabled (thresholds {gc.get_threshold()}) but has not freed them yet"
+            steps = self.naming.path_steps(cycle)
+            cycle_ids = [id(o) for o in cycle]
+            chain = [f"reference cycle of {len(steps)} objects ({name})"]
+            chain += [f"{s['edge']} ({s['type']})" for s in steps]
+            chain[-1] += " — back to the first"
+            return {
+                "status": "cycle",
+                "root": {
+                    "kind": "cycle",
+                    "words": f"nothing: garbage in reference cycles; {why}",
+                    "gc_enabled": gc.isenabled(),
+                    "in_gc_garbage": in_garbage,
+                },
+                "chain": chain,
+                "steps": steps,
+                "_path": cycle_ids,
+            }
+        return {
+            "status": "native",
+            "root": {
+                "kind": "native",
+                "words": "no Python object refers to it: native code, or a running function's evaluation stack",
+            },
+            "chain": [f"(native code) → {name}"],
+            "steps": [],
+        }
+
+    def _cycle(self, start, keep):
+        """A shortest path of references from `start` back to itself, through objects found on the way up."""
+        allowed = set(keep)
+        back = {id(start): None}
+        objs = {id(start): start}
+        frontier = [start]
+        while frontier:
+            nxt = []
+            for o in frontier:
+                for k in gc.get_referents(o):
+                    if id(k) == id(start):
+                        path = [k]
+                        cur = o
+                        while cur is not None:
+                            path.append(cur)
+                            prev = back[id(cur)]
+                            cur = objs[prev] if prev is not None else None
+                        path.reverse()  # start ... o, start
+                        return [start, *path[1:-1], start] if path[0] is start else path
+                    if id(k) in allowed and id(k) not in back:
+                        back[id(k)] = id(o)
+                        objs[id(k)] = k
+                        nxt.append(k)
+            frontier = nxt
+        return []

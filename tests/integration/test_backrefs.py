@@ -205,3 +205,15 @@ def test_handler_added_per_call_names_the_logger(tmp_path: Path) -> None:
     assert top["chain"][:2] == ["logger 'orders'", ".handlers (list)"]
     assert top["chain"][2].endswith("(logging.StreamHandler)")
     assert top["pattern"] == "handlers added per call"
+
+
+def test_one_list_that_gets_longer_is_followed_through_the_growing_containers_watch(tmp_path: Path) -> None:
+    # given one module-level list of floats (objects the collector does not track) that only gets longer
+    result = leakbench(
+        "investigate", "--playbook", "quick", "--out", str(tmp_path / "run"), str(TARGETS / "sizes/float_list.py")
+    )
+    assert result.code == 0, result.stderr
+    top = result.evidence()["retention"][0]
+    assert (top["type"], top["root"]) == ("float", "module global __main__.samples")
+    assert top["chain"][:2] == ["module __main__", ".samples (list)"]
+    assert top["pattern"] == "an unbounded module-level container"

@@ -100,3 +100,36 @@ def test_python_lines_are_read_by_the_tracker_from_each_location_table(tmp_path:
             lines[size] = next(f.line for f in stacks[stack] if f.kind == "python")
     assert lines == {123_458: tracked.line("second"), 77_778: tracked.line("far")}
     assert all(not hasattr(code, "linetable") for code in capture.codes.values())
+
+
+def test_every_line_of_a_long_function_is_named_right(tmp_path: Path) -> None:
+    """Given allocations on many lines of a long function (far apart, so that the location table needs
+    its long entries; inside a comprehension, a lambda, a with block and a multi-line call), when the
+    tracker names their lines, then each is the line of the allocation."""
+    body = ["import contextlib", "def long():", "    kept = []"]
+    for k in range(24):
+        body += ["    x = 0"] * (k * 37 % 200)  # gaps of varied lengths
+        size = 20_000 + k
+        form = k % 4
+        if form == 0:
+            body.append(f"    kept.append(bytearray({size}))  # site-{k}")
+        elif form == 1:
+            body.append(f"    kept.extend([bytearray({size}) for _ in range(1)])  # site-{k}")
+        elif form == 2:
+            body.append(f"    kept.append((lambda: bytearray({size}))())  # site-{k}")
+        else:
+            body += [
+                "    with contextlib.nullcontext():",
+                "        kept.append(",
+                f"            bytearray({size})  # site-{k}",
+                "        )",
+            ]
+    body += ["    return kept", "result = long()"]
+    tracked = run_tracked(tmp_path, "\n".join(body) + "\n")
+    capture = tracked.capture()
+    stacks = resolve_stacks(capture)
+    seen = {}
+    for size, stack in zip(capture.events.size, capture.events.stack, strict=True):
+        if 20_001 <= size <= 20_024:
+            seen[size - 20_001] = next(f.line for f in stacks[stack] if f.kind == "python")
+    assert seen == {k: tracked.line(f"site-{k}") for k in range(24)}

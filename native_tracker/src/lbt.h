@@ -162,8 +162,9 @@ static inline uint8_t *_lbt_put_u(uint8_t *p, uint64_t v) {
     *p++ = (uint8_t)v;
     return p;
 }
-static inline uint8_t *_lbt_put_s(uint8_t *p, int64_t v) {
-    return _lbt_put_u(p, ((uint64_t)v << 1) ^ (uint64_t)(v >> 63));
+static inline uint8_t *_lbt_put_u64(uint8_t *p, uint64_t v) {
+    for (int i = 0; i < 8; i++) *p++ = (uint8_t)(v >> (8 * i));
+    return p;
 }
 /* A side record starts with the events recorded since the chunk's previous side record (the first: since
  * the chunk began), then its tag. Every record started this way must be committed. */

@@ -315,9 +315,7 @@ uint32_t _lbt_intern_stack_locked(const lbt_stack_t *st) {
      * runs, so that the capture needs no line tables). */
     p = _lbt_put_tag(p, LBT_REC_STACK);
     p = put_part_head(p, id, mn, nnative);
-    for (uint32_t i = 0; i < nnative - mn.shared; i++) { /* whole: a compressor finds return addresses again */
-        for (int b = 0; b < 8; b++) *p++ = (uint8_t)(key[i] >> (8 * b));
-    }
+    for (uint32_t i = 0; i < nnative - mn.shared; i++) p = _lbt_put_u64(p, key[i]); /* found again by xz */
     p = put_part_head(p, id, mp, npy);
     for (uint32_t i = 0; i < npy - mp.shared; i++) {
         uint32_t line = _lbt_python_line(st->py[i].code, st->py[i].lasti);

@@ -16,6 +16,7 @@ import types
 
 MAX_FRONTIER = 4000
 PASSING_LEVELS = 3  # levels searched past a library function's local for a root of the program's own
+SLOT_ROOTS = {"m": "module-global", "c": "class-attribute", "f": "frame-local"}
 ROOT_PRIORITY = ("lru-cache", "thread-local", "logger", "closure", "class-attribute", "module-global", "frame-local")
 
 
@@ -152,6 +153,51 @@ class ChainSearch:
         keep.clear()
         down.clear()
         return result
+
+    def along(self, slot_path, frames, mode):
+        """The chain along a path already known (a slot's kind, then its holders from the root to the object).
+
+        For when the search cannot see a holder: a dict that holds only objects the collector does not
+        track (bytes, str, arrays) is not tracked either, so gc.get_referrers never returns it. None when
+        the root is gone (a module unloaded, a frame returned).
+        """
+        kind = SLOT_ROOTS.get(slot_path[0])
+        path = list(slot_path[2:])
+        modules = self._modules()
+        if not path or kind is None:
+            return None
+        if kind != "frame-local":
+            # the program runs on while we look: follow the names again from the root, to what they hold now
+            path = self._follow(path[0], slot_path[1])
+            if path is None:
+                return None
+        if (kind == "module-global" and id(path[0]) not in modules) or (
+            kind == "frame-local" and id(path[0]) not in frames["locals"]
+        ):
+            return None
+        result = self.naming.describe(kind, path, modules, frames, mode)
+        ids = [id(o) for o in path]
+        keep = dict(zip(ids, path))  # noqa: B905 (guest code for Python 3.8+)
+        down = dict(zip(ids, [*ids[1:], None]))  # noqa: B905
+        result["dot"] = self.naming.graph(keep, down, ids, ids, modules)
+        keep.clear()
+        path.clear()
+        return result
+
+    @staticmethod
+    def _follow(root, names):
+        path = [root]
+        for name in names:
+            holder = path[-1]
+            try:
+                if type(holder) is not dict:
+                    holder = (
+                        holder.__dict__ if isinstance(holder, type) else object.__getattribute__(holder, "__dict__")
+                    )
+                path.append(holder[name])
+            except Exception:  # gone since: the root no longer holds it
+                return None
+        return path
 
     def _user_frame(self, found, frames):
         kind, obj = found

@@ -350,7 +350,7 @@ class BackrefsProbe:
 
     # -- the search -----------------------------------------------------------------------------------------
     def _grown_in_size(self):
-        """[(type key, [objects], bytes grown, how)]: objects that grew in size rather than in count."""
+        """[(type key, [objects], bytes grown, how, slot path)]: objects that grew in size, not in count."""
         skip = self._own_ids() | set(self._holders)
         found = self.sizes.grown(list(self._holders.values()), _naming.newest_elements, skip, _naming.type_key)
         if self.requested:
@@ -419,11 +419,15 @@ class BackrefsProbe:
             del picked
         del cands
         followed = {r["type"] for r in results if r["status"] in ("rooted", "cycle")}
-        for key, picked, grown, how in sized:
+        # what the size watch hands over refers to the objects too: never part of a chain
+        sized_ids = {id(sized)} | {id(e) for e in sized} | {id(e[1]) for e in sized} | {id(e[4]) for e in sized}
+        for key, picked, grown, how, path in sized:
             # A type already traced through its count keeps that chain; one object's size is the weaker claim.
             if key in followed or (self.strength.get(key) in ("rooted", "cycle") and key not in self.sized):
                 continue
-            result = self.chains.search(picked, frames, own_ids | {id(picked), id(sized)}, "size")
+            result = self.chains.search(picked, frames, own_ids | sized_ids, "size")
+            if result["status"] != "rooted" and path is not None:
+                result = self.chains.along(path, frames, "size") or result
             if result["status"] != "rooted":
                 continue  # an object that grows but is no longer held by a root: nothing to say about it
             self.sized.add(key)

@@ -129,7 +129,10 @@ class SizeWatch:
 
     # -- the values roots hold ----------------------------------------------------------------------------
     def slots_now(self):
-        """(key, value) for what roots hold directly, and one step further down; keys hold no target object."""
+        """(key, value, path) for what roots hold directly, and one step further down.
+
+        Keys hold no target object; the path (root holder first, the value last) is for this checkpoint only.
+        """
         out = []
         for name, module in list(sys.modules.items()):
             if not isinstance(module, types.ModuleType) or name.startswith("_leakbench"):
@@ -145,10 +148,10 @@ class SizeWatch:
                     if getattr(value, "__module__", None) == name:
                         for cattr, cvalue in list(value.__dict__.items()):
                             if type(cattr) is str and not cattr.startswith("__") and not isinstance(cvalue, SKIPPED):
-                                self._add(out, ("c", name, value.__qualname__, cattr), cvalue)
+                                self._add(out, ("c", name, value.__qualname__, cattr), (value, cvalue))
                     continue
                 if not isinstance(value, SKIPPED):
-                    self._add(out, ("m", name, attr), value)
+                    self._add(out, ("m", name, attr), (d, value))
             if len(out) >= MAX_SLOTS:
                 return out[:MAX_SLOTS]
         current = sys._getframe().f_code
@@ -160,14 +163,15 @@ class SizeWatch:
                     where = (tid, code.co_filename, code.co_firstlineno, code.co_name)
                     for var, value in list(f.f_locals.items()):
                         if not var.startswith(".") and not isinstance(value, SKIPPED):  # `.0`: a genexpr's iterator
-                            self._add(out, ("f", *where, var), value)
+                            self._add(out, ("f", *where, var), (value,))
                 f = f.f_back
             del f
         del top
         return out[:MAX_SLOTS]
 
-    def _add(self, out, key, value):
-        out.append((key, value))
+    def _add(self, out, key, path):
+        value = path[-1]
+        out.append((key, value, path))
         inner = None
         if type(value) is dict and len(value) <= SMALL_DICT:
             inner = value
@@ -181,7 +185,7 @@ class SizeWatch:
         if inner:
             for k, v in list(inner.items()):
                 if type(k) is str and not isinstance(v, SKIPPED):
-                    out.append(((*key, k), v))
+                    out.append(((*key, k), v, (*path, v)))
 
     def _is_user_instance(self, value):
         module = sys.modules.get(getattr(type(value), "__module__", "") or "")
@@ -197,7 +201,7 @@ class SizeWatch:
         self.checks += 1
         now = self.checks
         seen = set()
-        for key, value in self.slots_now():
+        for key, value, _ in self.slots_now():
             if id(value) in skip_ids:
                 continue
             size = c_size(value)
@@ -260,15 +264,17 @@ class SizeWatch:
 
     # -- when the probe follows what grew -----------------------------------------------------------------
     def grown(self, holders, elements_of, skip_ids, type_key):
-        """[(type key, [objects], bytes grown, how)] for the objects that grew in size, most bytes first.
+        """[(type key, [objects], bytes grown, how, path)] for the objects that grew in size, most bytes first.
 
-        `holders` are the growing containers: their newest elements are looked at too (by line only).
+        `holders` are the growing containers: their newest elements are looked at too (by line only). The
+        path (the slot's kind, then its holders from the root down to the first object) names the root when
+        the search cannot: a dict that holds only untracked values is invisible to gc.get_referrers.
         """
         now = self.checks
         lines = {site: h.growth(self.scans) for site, h in self.sites.items()}
         lines = {site: g for site, g in lines.items() if g}
         found = {}  # type key -> [objects, bytes, how]
-        for key, value in self.slots_now():
+        for key, value, path in self.slots_now():
             if id(value) in skip_ids:
                 continue
             history = self.slots.get(key)
@@ -280,7 +286,8 @@ class SizeWatch:
                 grown = lines.get(site, 0) if site else 0
                 how = "line"
             if grown:
-                self._keep(found, type_key(type(value)), value, grown, how)
+                names = key[2:] if key[0] == "m" else key[3:] if key[0] == "c" else key[5:]
+                self._keep(found, type_key(type(value)), value, grown, how, (key[0], names, *path))
         if lines:
             for holder in holders:
                 for value in elements_of(holder):
@@ -288,23 +295,25 @@ class SizeWatch:
                         continue
                     site = self.object_site(value)
                     if site in lines:
-                        self._keep(found, type_key(type(value)), value, lines[site], "line")
-        out = [(key, entry[0], entry[1], entry[2]) for key, entry in found.items()]
+                        self._keep(found, type_key(type(value)), value, lines[site], "line", None)
+        out = [(key, *entry) for key, entry in found.items()]
         found.clear()
         out.sort(key=lambda e: e[2], reverse=True)
         return out
 
     @staticmethod
-    def _keep(found, key, value, grown, how):
+    def _keep(found, key, value, grown, how, path):
         entry = found.get(key)
         if entry is None:
-            found[key] = [[value], grown, how]
+            found[key] = [[value], grown, how, path]
             return
         if len(entry[0]) < PER_TYPE and not any(v is value for v in entry[0]):
             entry[0].append(value)
         if grown > entry[1]:
             entry[1] = grown
             entry[2] = how
+        if entry[3] is None and path is not None and entry[0][0] is value:
+            entry[3] = path
 
 
 def c_size(value):

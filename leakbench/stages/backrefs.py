@@ -79,6 +79,7 @@ class BackrefsStage:
             return StageReport(self.kind, "skipped", "no target run")
         series: dict[int, list[Checkpoint]] = {}
         costs: list[float] = []
+        size_costs: list[float] = []  # the size watch: what roots hold, and tracemalloc's traces when read
         for pid in sorted(run.events):
             for e in run.events_of("backrefs-counts", pid):
                 loaded = _load_counts(Path(e["path"]))
@@ -87,6 +88,7 @@ class BackrefsStage:
                     counts, user = loaded
                     series.setdefault(pid, []).append(Checkpoint(t, counts, int(e.get("modules", 0)), user))
                     costs.append(float(e.get("cost_s", 0.0)))
+                    size_costs.append(float(e.get("sizes_cost_s", 0.0)))
         if not series:
             return StageReport(self.kind, "failed", "the target left no backrefs checkpoint")
         growth = {pid: rank_growth(s, self.params.min_growth) for pid, s in series.items()}
@@ -102,6 +104,7 @@ class BackrefsStage:
             "interval": self.params.interval,
             "checkpoints": sum(len(s) for s in series.values()),
             "counting_cost_s": round(max(costs), 4) if costs else 0.0,
+            "size_watch_cost_s": round(max(size_costs), 4) if size_costs else 0.0,
             "growing": [_growth_row(pid, g) for pid, rows in growth.items() for g in rows[:GROWING_SHOWN]],
             "chains": chains,
             "requested": list(self.params.types),

@@ -426,7 +426,11 @@ class BackrefsProbe:
             if key in followed or (self.strength.get(key) in ("rooted", "cycle") and key not in self.sized):
                 continue
             result = self.chains.search(picked, frames, own_ids | sized_ids, "size")
-            if result["status"] != "rooted" and path is not None:
+            root = result["root"]
+            passing = root["kind"] == "frame-local" and str(root.get("file", "")).startswith(self.library)
+            if path is not None and (result["status"] != "rooted" or passing):
+                # The program replaced the object while we looked (a library call's local is all that held
+                # the old one), or its holder is invisible to the collector: name it along its slot instead.
                 result = self.chains.along(path, frames, "size") or result
             if result["status"] != "rooted":
                 continue  # an object that grows but is no longer held by a root: nothing to say about it

@@ -175,7 +175,13 @@ class ChainSearch:
             kind == "frame-local" and id(path[0]) not in frames["locals"]
         ):
             return None
-        result = self.naming.describe(kind, path, modules, frames, mode)
+        # Named by the slot's names, not by identity: the program may replace the object again meanwhile.
+        names = slot_path[1][1:] if kind == "frame-local" else slot_path[1]
+        edges = [
+            f"[{self.naming.key_text(name)}]" if type(holder) is dict else f".{name}"
+            for holder, name in zip(path, names)  # noqa: B905 (guest code for Python 3.8+)
+        ]
+        result = self.naming.describe(kind, path, modules, frames, mode, edges)
         ids = [id(o) for o in path]
         keep = dict(zip(ids, path))  # noqa: B905 (guest code for Python 3.8+)
         down = dict(zip(ids, [*ids[1:], None]))  # noqa: B905

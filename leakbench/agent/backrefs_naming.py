@@ -148,8 +148,16 @@ def _edge_unsafe(p, c):
     return "(reference)"
 
 
-def path_steps(path):
-    """(edge, type, repr) from each node to the next; attribute dicts folded into `.name`."""
+def path_steps(path, edges=None):
+    """(edge, type, repr) from each node to the next; attribute dicts folded into `.name`.
+
+    `edges`, when given, names each step already (a path followed by name, not found by identity).
+    """
+    if edges is not None:
+        return [
+            {"edge": edge, "type": type_key(type(c)), "repr": obj_repr(c)}
+            for edge, c in zip(edges, path[1:])  # noqa: B905 (guest code for Python 3.8+)
+        ]
     steps = []
     i = 0
     while i < len(path) - 1:
@@ -180,10 +188,10 @@ def path_steps(path):
     return steps
 
 
-def describe(kind, path, modules, frames, mode):
+def describe(kind, path, modules, frames, mode, edges=None):
     """The chain a user reads for `path` (root first): the root in words, then one step per edge."""
     root = path[0]
-    steps = path_steps(path)
+    steps = path_steps(path, edges)
     info = {}
     if kind == "module-global":
         module = modules[id(root)]

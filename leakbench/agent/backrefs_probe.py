@@ -425,13 +425,12 @@ class BackrefsProbe:
             # A type already traced through its count keeps that chain; one object's size is the weaker claim.
             if key in followed or (self.strength.get(key) in ("rooted", "cycle") and key not in self.sized):
                 continue
-            result = self.chains.search(picked, frames, own_ids | sized_ids, "size")
-            root = result["root"]
-            passing = root["kind"] == "frame-local" and str(root.get("file", "")).startswith(self.library)
-            if path is not None and (result["status"] != "rooted" or passing):
-                # The program replaced the object while we looked (a library call's local is all that held
-                # the old one), or its holder is invisible to the collector: name it along its slot instead.
-                result = self.chains.along(path, frames, "size") or result
+            # Along the slot it was found in first: the program may replace the object while the search looks
+            # (then only a library call's local holds the old one), and a dict holding only untracked objects
+            # is invisible to the search. The search is for what was found by its allocation line alone.
+            result = self.chains.along(path, frames, "size") if path is not None else None
+            if result is None:
+                result = self.chains.search(picked, frames, own_ids | sized_ids, "size")
             if result["status"] != "rooted":
                 continue  # an object that grows but is no longer held by a root: nothing to say about it
             self.sized.add(key)

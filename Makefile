@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SOURCES := pyproject.toml setup.py $(wildcard native_tracker/src/*.c native_tracker/src/*.h)
 
-.PHONY: setup demo test lint bench dot clean
+.PHONY: setup demo test lint bench system-deps clean
 
 $(STAMP): $(SOURCES)
 	$(PYTHON) -m venv $(VENV)
@@ -13,16 +13,21 @@ $(STAMP): $(SOURCES)
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
-# Graphviz's `dot` draws the reference graphs; install it when missing and we are root.
-dot:
-	@command -v dot >/dev/null 2>&1 || { \
+# System programs, installed when missing and we are root: Graphviz's `dot` draws the reference graphs;
+# valgrind checks the native tracker's C code in the test suite.
+system-deps:
+	@missing=""; \
+	command -v dot >/dev/null 2>&1 || missing="$$missing graphviz"; \
+	command -v valgrind >/dev/null 2>&1 || missing="$$missing valgrind"; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz >/dev/null; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	  else \
-	    echo "leakbench: Graphviz 'dot' is missing: install it (e.g. 'sudo apt-get install graphviz')" >&2; \
-	  fi; }
+	    echo "leakbench: missing system packages:$$missing (e.g. 'sudo apt-get install$$missing')" >&2; \
+	  fi; \
+	fi
 
-setup: $(STAMP) dot
+setup: $(STAMP) system-deps
 
 demo: setup
 	$(VENV)/bin/leakbench investigate --yes --out leakbench-runs/demo-$$(date +%Y%m%d-%H%M%S) \

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 import psutil
 
 from leakbench.analysis.model import ExitStatus, Frame, ProcessSeries, Role, TargetExit
+from leakbench.analysis.sites import FrameRules
 from leakbench.errors import TargetError
 from leakbench.target import TargetSpec
 
@@ -420,6 +421,15 @@ def _series(sampler: _Sampler | None, main_pid: int) -> tuple[ProcessSeries, ...
             )
         )
     return tuple(out)
+
+
+def rules_from_hello(hello: dict[str, Any]) -> FrameRules:
+    """How to tell the target's own code from libraries and leakbench, from what the agent said at start."""
+    return FrameRules(
+        library_paths=tuple(p.rstrip("/") + "/" for p in hello.get("library_paths", [])),
+        agent_dir=hello.get("agent_dir", str(AGENT_DIR) + "/"),
+        launch_file=hello.get("launch_file", ""),
+    )
 
 
 def load_run(folder: Path) -> TargetRun:

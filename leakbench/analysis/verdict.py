@@ -8,7 +8,7 @@ from pathlib import Path
 
 from leakbench.analysis.model import Role, Suspect, TargetExit, Trend, Verdict, VerdictKind
 from leakbench.analysis.trend import significant, trough_growth
-from leakbench.units import human_bytes, human_duration, human_rate
+from leakbench.units import and_list, human_bytes, human_duration, human_rate
 
 MIN_SAMPLES = 5
 MIN_DURATION_S = 1.0
@@ -138,8 +138,7 @@ def _allocator_retention(grower: ProcessTrend, traced: Mapping[int, Trend] | Non
 
 
 def _seen_by(suspect: Suspect) -> str:
-    names = list(suspect.stages) or ["the stages"]
-    return (names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]) + " saw"
+    return and_list(list(suspect.stages) or ["the stages"]) + " saw"
 
 
 def _seconds_to_limit(pt: ProcessTrend, limit: int | None) -> float | None:

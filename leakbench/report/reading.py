@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from leakbench.report.document import Block, Bullets, Code, Heading, Inline, Para, Table, b, c, t
-from leakbench.units import human_bytes
+from leakbench.units import and_list, human_bytes
 
 ARTIFACT_KINDS = {
     ".png": "chart or graph",
@@ -64,10 +64,6 @@ def reading_blocks(evidence: Mapping[str, Any]) -> list[Block]:
     if not items:
         return []
     return [Heading(2, "Reading across the stages"), Bullets(tuple(items))]
-
-
-def and_list(names: Sequence[str]) -> str:
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def reproduce_commands(

@@ -35,7 +35,7 @@ from leakbench.analysis.native import (
 )
 from leakbench.analysis.sites import IMPORTING, FrameRules
 from leakbench.errors import TrackerError
-from leakbench.launcher import AGENT_DIR, BudgetPolicy, Probe, TargetRun
+from leakbench.launcher import AGENT_DIR, BudgetPolicy, Probe, TargetRun, rules_from_hello
 from leakbench.native.capture import Capture, compact_capture, find_captures, read_capture
 from leakbench.native.runner import preload_env
 from leakbench.native.symbolize import StackFrame, resolve_stacks
@@ -80,7 +80,6 @@ class NativeStage:
         paths = find_captures(ctx.stage_dir(self.kind) / TEMPLATE)
         if not paths:
             return StageReport(self.kind, "failed", "the target left no native capture (was the tracker preloaded?)")
-        from leakbench.stages.tracemalloc import rules_from_hello  # it draws charts: matplotlib, imported late
 
         suspects: list[Suspect] = []
         per_process: list[dict[str, Any]] = []

@@ -20,7 +20,7 @@ from leakbench.analysis.sites import (
 )
 from leakbench.analysis.trend import analyse_series, significant
 from leakbench.errors import LeakbenchError
-from leakbench.launcher import AGENT_DIR, BudgetPolicy, LiveRun, Probe, TargetRun
+from leakbench.launcher import AGENT_DIR, BudgetPolicy, LiveRun, Probe, TargetRun, rules_from_hello
 from leakbench.report.charts import Line, line_chart
 from leakbench.sourceinfo import function_at, line_text
 from leakbench.stages.base import Contribution, StageContext
@@ -144,14 +144,6 @@ class TracemallocStage:
                 },
             },
         )
-
-
-def rules_from_hello(hello: dict[str, Any]) -> FrameRules:
-    return FrameRules(
-        library_paths=tuple(p.rstrip("/") + "/" for p in hello.get("library_paths", [])),
-        agent_dir=hello.get("agent_dir", str(AGENT_DIR) + "/"),
-        launch_file=hello.get("launch_file", ""),
-    )
 
 
 def _load_traces(path: Path) -> list[RawTrace]:

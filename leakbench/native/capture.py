@@ -34,6 +34,8 @@ CHUNK_HEADER_SIZE = 12
 FLAG_PYTHON_STACKS = 0x1
 FLAG_NATIVE_STACKS = 0x2
 FLAG_FORKED_CHILD = 0x4
+FLAG_PYTHON_UNREADABLE = 0x8  # the interpreter's frames could not be read: native stacks only
+FLAG_FREE_THREADED = 0x10  # ... because it is a free-threaded build
 
 REC_TIME = 0x01
 REC_RSS = 0x02
@@ -106,6 +108,16 @@ class Header:
     @property
     def forked_child(self) -> bool:
         return bool(self.flags & FLAG_FORKED_CHILD)
+
+    @property
+    def python_frames_unavailable(self) -> str:
+        """Why the interpreter's frames are missing from this capture's stacks ("" when they are not):
+        the message the native stage and the report show."""
+        if not self.flags & FLAG_PYTHON_UNREADABLE:
+            return ""
+        version = f"{self.python_version >> 24}.{(self.python_version >> 16) & 0xFF}"
+        build = f"free-threaded CPython {version}t" if self.flags & FLAG_FREE_THREADED else f"CPython {version}"
+        return f"Python frames unavailable on {build}: native stacks only"
 
 
 @dataclass(frozen=True, slots=True)

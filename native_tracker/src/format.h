@@ -13,6 +13,8 @@
 #define LBT_FLAG_PYTHON_STACKS 0x1u
 #define LBT_FLAG_NATIVE_STACKS 0x2u
 #define LBT_FLAG_FORKED_CHILD 0x4u
+#define LBT_FLAG_PYTHON_UNREADABLE 0x8u /* an interpreter whose frames this tracker cannot read */
+#define LBT_FLAG_FREE_THREADED 0x10u    /* ... because it is a free-threaded build */
 
 /* side record tags (after the event position: one byte, then varint fields; see FORMAT.md) */
 #define LBT_REC_TIME 0x01

@@ -129,9 +129,10 @@ uint32_t _lbt_intern_stack_locked(const lbt_stack_t *st); /* under lock; emits S
 void _lbt_tables_reset(void);
 int _lbt_tables_init(void);
 
-/* ---- pystack.c: CPython 3.11 frames of the calling thread, read in place ---- */
-int _lbt_python_init(void); /* 1 if the process runs a supported interpreter */
+/* ---- pystack.c: CPython frames of the calling thread, read in place (3.11 and later) ---- */
+int _lbt_python_init(void); /* 1 if the process runs an interpreter (3.11+), its frames readable or not */
 int _lbt_python_present(void);
+uint32_t _lbt_python_unreadable(void); /* 0, or LBT_FLAG_PYTHON_UNREADABLE [| LBT_FLAG_FREE_THREADED] */
 uint32_t _lbt_python_version(void);
 uint32_t _lbt_python_walk(lbt_pyframe_t *out, uint32_t max, uint32_t *groups);
 int _lbt_python_finalizing(void);

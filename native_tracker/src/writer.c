@@ -216,7 +216,9 @@ int _lbt_writer_open(const char *tmpl, int forked_child) {
     clock_gettime(CLOCK_MONOTONIC, &mono);
     _lbt_start_ns = (uint64_t)mono.tv_sec * 1000000000u + (uint64_t)mono.tv_nsec;
     uint32_t flags = 0;
-    if (_lbt_python_present() && _lbt_opt.python_stacks) flags |= LBT_FLAG_PYTHON_STACKS;
+    if (_lbt_python_present() && _lbt_opt.python_stacks && !_lbt_python_unreadable())
+        flags |= LBT_FLAG_PYTHON_STACKS;
+    flags |= _lbt_python_unreadable();
     if (_lbt_opt.native_depth > 0) flags |= LBT_FLAG_NATIVE_STACKS;
     if (forked_child) flags |= LBT_FLAG_FORKED_CHILD;
     uint8_t h[LBT_HEADER_SIZE];

@@ -210,6 +210,7 @@ def launch(
     env = dict(os.environ)
     env.update(request.env)
     env["LEAKBENCH_AGENT_CONFIG"] = str(config_path)
+    _carry_agent_to_children(env)
     command = [target.python, str(BOOTSTRAP)]
     command += ["--module", target.module] if target.module else ["--script", target.script or ""]
     command += ["--", *target.args]
@@ -261,6 +262,17 @@ def launch(
     )
     save_run(run)
     return run
+
+
+CHILD_SITE = AGENT_DIR / "child_site"
+
+
+def _carry_agent_to_children(env: dict[str, str]) -> None:
+    """Python processes the target starts afresh (multiprocessing's spawn and forkserver, `python ...`) load
+    the agent through child_site/sitecustomize.py; PYTHONPATH is read by Python only. Forked children carry
+    the agent already, and the native tracker follows every Python process through LD_PRELOAD."""
+    rest = env.get("PYTHONPATH", "")
+    env["PYTHONPATH"] = str(CHILD_SITE) + (os.pathsep + rest if rest else "")
 
 
 def _roles(main_pid: int, pids: Sequence[int]) -> dict[int, Role]:

@@ -12,7 +12,7 @@ seen at the previous line instead, which misplaces increments once memory goes d
 own lines are charged to themselves, not again to the line that made the call.
 
 Readings: `tracemalloc` (the traced Python heap, numpy's buffers included; exact, unaffected by the
-allocator's reuse of pages) or `psutil` (RSS through memory_profiler's psutil; also sees memory that C code
+allocator's reuse of pages) or `psutil` (RSS, as psutil reports it, read from /proc; also sees memory that C code
 allocates behind Python's back, but moves only when pages are touched or returned, so small allocations land
 on whichever line touches a new page).
 
@@ -26,23 +26,91 @@ so the target's own copy, if any, is left alone).
 
 from __future__ import annotations
 
+import builtins
 import importlib.util
 import io
 import opcode
 import os
 import sys
 import threading
+import types
 
 YIELD_VALUE = opcode.opmap.get("YIELD_VALUE", -1)
+RESUME = opcode.opmap.get("RESUME", -1)
 SUSPENDING = 0x20 | 0x80 | 0x200  # CO_GENERATOR | CO_COROUTINE | CO_ASYNC_GENERATOR
 MIB = float(1 << 20)
 
 
+def _rss_reader():
+    """The process's resident set size in bytes, from /proc/self/statm (what psutil reports, without needing
+    psutil in the target's environment). Opened once; reopened in a forked child (after_fork)."""
+    page = os.sysconf("SC_PAGE_SIZE")
+    fd = os.open("/proc/self/statm", os.O_RDONLY | os.O_CLOEXEC)
+
+    def read():
+        return int(os.pread(fd, 128, 0).split()[1]) * page
+
+    read.close = lambda: os.close(fd)
+    return read
+
+
+class _MemoryInfo(tuple):
+    rss = property(lambda self: self[0])
+    vms = property(lambda self: self[1])
+
+
+def _psutil_stand_in():
+    """What memory_profiler needs of psutil at import and for rendering a table, from /proc: memory_profiler
+    imports psutil at its top, and the target's environment need not have it (nor is it imported from there)."""
+    module = types.ModuleType("_leakbench_psutil")
+
+    class NoSuchProcess(Exception):
+        pass
+
+    class AccessDenied(Exception):
+        pass
+
+    class Process:
+        def __init__(self, pid=None):
+            self.pid = os.getpid() if pid is None else pid
+
+        def memory_info(self):
+            with open(f"/proc/{self.pid}/statm", "rb") as handle:
+                fields = handle.read().split()
+            page = os.sysconf("SC_PAGE_SIZE")
+            return _MemoryInfo((int(fields[1]) * page, int(fields[0]) * page))
+
+        def children(self, recursive=False):
+            return []
+
+    module.NoSuchProcess, module.AccessDenied, module.Process = NoSuchProcess, AccessDenied, Process
+    return module
+
+
 def _load_memory_profiler(path):
+    """memory_profiler from leakbench's environment, under a private name, its `import psutil` answered by a
+    stand-in: nothing is imported from the target's environment but the standard library."""
     spec = importlib.util.spec_from_file_location("_leakbench_memory_profiler", path)
     module = importlib.util.module_from_spec(spec)
+    stand_in = _psutil_stand_in()
+    real_import = builtins.__import__
+
+    def private_import(name, globals=None, locals=None, fromlist=(), level=0):
+        if level == 0 and name.partition(".")[0] == "psutil":
+            return stand_in
+        return real_import(name, globals, locals, fromlist, level)
+
+    module.__dict__["__builtins__"] = {**builtins.__dict__, "__import__": private_import}
     spec.loader.exec_module(module)
     return module
+
+
+def _suspends(bytecode, lasti):
+    """Whether a generator's, coroutine's or async generator's "return" event at `lasti` is a yield or an
+    await (it will resume) rather than its end. 3.11 and 3.12 stop at the YIELD_VALUE; 3.13 at the RESUME
+    after it, whose argument says why it resumes (low bits: 0 = the start, 1 yield, 2 yield from, 3 await)."""
+    op = bytecode[lasti]
+    return op == YIELD_VALUE or (op == RESUME and bytecode[lasti + 1] & 3 != 0)
 
 
 def _nested_codes(code):
@@ -68,8 +136,7 @@ class LineProfileProbe:
         self.backend = options.get("backend", "tracemalloc")
         self.mp = _load_memory_profiler(options["memory_profiler"])
         if self.backend == "psutil":
-            rss = self.mp.psutil.Process(os.getpid()).memory_info
-            self.read = lambda: rss()[0]
+            self.read = _rss_reader()
         else:
             import tracemalloc
 
@@ -241,7 +308,7 @@ class LineProfileProbe:
                 code = frame.f_code
                 if self.codes.get(code) is code:
                     self.depth = max(0, self.depth - 1)
-                    suspended = code.co_flags & SUSPENDING and code.co_code[frame.f_lasti] == YIELD_VALUE
+                    suspended = code.co_flags & SUSPENDING and _suspends(code.co_code, frame.f_lasti)
                     if self.depth == 0 and not suspended:
                         self.completed += 1
                         if self.completed >= self.calls_wanted:
@@ -333,6 +400,9 @@ class LineProfileProbe:
 
     def after_fork(self):
         # A worker process profiles its own calls from zero, in the thread that forked.
+        if self.backend == "psutil":
+            self.read.close()  # the parent's /proc/<pid>/statm
+            self.read = _rss_reader()
         self._reset()
         self.active = True
 
@@ -340,6 +410,6 @@ class LineProfileProbe:
 def start(agent, options):
     try:
         return LineProfileProbe(agent, options)
-    except Exception as exc:  # memory_profiler or psutil missing in the target's interpreter, or a bad option
+    except Exception as exc:  # memory_profiler unreadable by the target's interpreter, or a bad option
         agent.emit("line-profile-unavailable", error=f"{type(exc).__name__}: {exc}")
         return _Idle()

@@ -175,7 +175,7 @@ def profile_function(
     unavailable = run.events_of("line-profile-unavailable")
     if unavailable:
         problem = f"memory_profiler could not start in the target: {unavailable[0].get('error')}"
-        return Outcome(run, None, problem + " (install memory-profiler and psutil in the target's environment)", budget)
+        return Outcome(run, None, problem, budget)
     written = run.events_of("line-profile")
     if not written:
         return Outcome(run, None, "the target ended before the line profiler wrote its table", budget)

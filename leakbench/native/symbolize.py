@@ -19,6 +19,9 @@ from typing import Literal
 from leakbench.native.capture import Capture, CodeInfo, Module, ModuleMap, PyFrameRef, RawStack
 
 EVAL_FUNCTION = "_PyEval_EvalFrameDefault"  # its native frames are replaced by the Python frames they ran
+# CPython 3.14's tail-calling interpreter (built with clang) runs each opcode in a function of its own,
+# above _PyEval_EvalFrameDefault: part of the eval loop, left out of merged stacks.
+TAIL_CALL_PREFIX = "_TAIL_CALL_"
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,8 +267,8 @@ def merge_stack(
     eval_addresses: set[int],
 ) -> tuple[StackFrame, ...]:
     """Native frames innermost first; each eval-loop frame replaced by the group of Python frames it
-    ran (a group ends at an `entry` frame). Python groups left over (native unwinding stopped early)
-    go outermost."""
+    ran (a group ends at an `entry` frame); the tail-calling interpreter's opcode functions dropped.
+    Python groups left over (native unwinding stopped early) go outermost."""
     groups: list[list[StackFrame]] = []
     current: list[StackFrame] = []
     for ref in raw.python:
@@ -279,6 +282,8 @@ def merge_stack(
     next_group = 0
     for address in raw.native:
         frame = native(address)
+        if frame.function.startswith(TAIL_CALL_PREFIX):
+            continue
         if address in eval_addresses and next_group < len(groups):
             frames.extend(groups[next_group])
             next_group += 1

@@ -41,6 +41,10 @@ def _process_blocks(p: Mapping[str, Any]) -> list[Block]:
             )
         )
     )
+    if p.get("python_frames"):
+        blocks.append(
+            Para((b(p["python_frames"]), t(": no Python line can be named for this process's native memory.")))
+        )
     if p.get("failed_allocations"):
         first = p["failures"][0]
         blocks.append(

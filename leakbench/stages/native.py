@@ -102,7 +102,9 @@ class NativeStage:
         suspects = _rank(_with_visibility(ctx, suspects))
         failed = sum(p["failed_allocations"] for p in per_process)
         main = per_process[0]
-        message = f"{sum(p['events'] for p in per_process):,} allocation events"
+        unavailable = sorted({p["python_frames"] for p in per_process if p.get("python_frames")})
+        message = "".join(f"{note}; " for note in unavailable)
+        message += f"{sum(p['events'] for p in per_process):,} allocation events"
         message += f"; {human_bytes(main['leaked_bytes'])} still live at the end of the target's code"
         if suspects:
             top = suspects[0]
@@ -157,6 +159,9 @@ def capture_views(capture: Capture, *, rules: FrameRules, top: int = 10) -> Capt
         min_bytes=MIN_SUSPECT_BYTES,
         source_line=line_text,
     )
+    # A stack without Python frames names no line: a native symbol (`lib.so:0`) is neither a suspect line
+    # nor something to profile. Such stacks stay in the leak table and the flame graph.
+    suspects = [s for s in suspects if s.line > 0 and not s.file.startswith("<")]
     suspects = [
         replace(
             s,
@@ -195,6 +200,8 @@ def analyse_capture(
     return suspects, {
         "pid": pid,
         "role": "child" if capture.header.forked_child or (main_pid and pid != main_pid) else "main",
+        "python_version": _version_text(capture.header.python_version),
+        "python_frames": capture.header.python_frames_unavailable,
         "capture": _relative(path, out_dir),
         "capture_bytes": path.stat().st_size,
         "capture_state": capture.describe_cut(),
@@ -216,6 +223,10 @@ def analyse_capture(
         "chart": _relative(chart, out_dir) if chart else None,
         "flamegraph": _relative(flame, out_dir),
     }
+
+
+def _version_text(hexversion: int) -> str:
+    return f"{hexversion >> 24}.{(hexversion >> 16) & 0xFF}" if hexversion else ""
 
 
 def _relative(path: Path, base: Path) -> str:

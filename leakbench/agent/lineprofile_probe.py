@@ -1,9 +1,11 @@
 """Probe: memory_profiler's line-by-line table for one function, recorded only while that function runs.
 
-The function is found without touching the target's source: a `sys.settrace` hook looks at each new frame's
-code object (a cheap name comparison first) and adopts the one whose qualified name and file (or module)
-match, together with the code objects nested in it (comprehensions, lambdas, inner functions), as
-memory_profiler's CodeMap does. Functions defined in `__main__` are found the same way, once the script runs.
+The function is found without touching the target's source: a `sys.monitoring` PY_START callback (3.12+;
+`sys.settrace` on 3.11 or when LEAKBENCH_LINE_TRACER=settrace) looks at each new frame's code object (a cheap
+name comparison first; under sys.monitoring a code that does not match is never called back for again) and
+adopts the one whose qualified name and file (or module) match, together with the code objects nested in it
+(comprehensions, lambdas, inner functions), as memory_profiler's CodeMap does. Functions defined in `__main__`
+are found the same way, once the script runs.
 
 Only frames of that code get line events. Between two consecutive events the memory reading moves by what
 the line that just ran allocated and freed, callees included; that difference is charged to the line, so the
@@ -27,6 +29,7 @@ so the target's own copy, if any, is left alone).
 from __future__ import annotations
 
 import builtins
+import contextlib
 import importlib.util
 import io
 import opcode
@@ -147,8 +150,8 @@ class LineProfileProbe:
         self._lock = threading.Lock()
         self._reset()
         self.active = True
-        sys.settrace(self._global)
-        threading.settrace(self._global)
+        self.tool = None  # the sys.monitoring tool id in use (3.12+), or None under sys.settrace
+        self._start_tracing(os.environ.get("LEAKBENCH_LINE_TRACER", "auto"))
 
     def _reset(self):
         self.codes = {}  # code object -> the adopted top-level code it belongs to
@@ -196,6 +199,7 @@ class LineProfileProbe:
     def _adopt(self, code, via=None):
         for sub in _nested_codes(code):
             self.codes.setdefault(sub, code)
+            self._instrument(sub)
         self.tables[code] = {}
         self.agent.emit(
             "line-profile-found",
@@ -215,7 +219,128 @@ class LineProfileProbe:
             caller = caller.f_back
         return None
 
-    # -- tracing ---------------------------------------------------------------------------------------
+    # -- tracing: sys.monitoring (3.12+) or sys.settrace ---------------------------------------------------
+    def _start_tracing(self, mode):
+        """sys.monitoring where the interpreter has it (and a tool id is free): a function that does not match
+        costs one callback at its first call and nothing after (DISABLE), where sys.settrace calls back on
+        every call of every function (bench/lineprofile_tracers.py measures the difference)."""
+        monitoring = getattr(sys, "monitoring", None)
+        if monitoring is not None and mode != "settrace":
+            free = [t for t in (monitoring.PROFILER_ID, 4, 3) if monitoring.get_tool(t) is None]
+            if free:
+                self.tool = tool = free[0]
+                events = monitoring.events
+                monitoring.use_tool_id(tool, "leakbench line_profile")
+                monitoring.register_callback(tool, events.PY_START, self._m_start)
+                monitoring.register_callback(tool, events.PY_RESUME, self._m_resume)
+                monitoring.register_callback(tool, events.LINE, self._m_line)
+                monitoring.register_callback(tool, events.PY_RETURN, self._m_return)
+                monitoring.register_callback(tool, events.PY_YIELD, self._m_yield)
+                monitoring.register_callback(tool, events.PY_UNWIND, self._m_unwind)
+                monitoring.set_events(tool, events.PY_START | events.PY_UNWIND)
+                return
+        if mode == "monitoring":
+            raise RuntimeError("sys.monitoring is not available here (Python 3.12+, a free tool id)")
+        sys.settrace(self._global)
+        threading.settrace(self._global)
+
+    def _stop_tracing(self):
+        tool, self.tool = self.tool, None
+        if tool is None:
+            sys.settrace(None)
+            threading.settrace(None)
+            return
+        monitoring = sys.monitoring
+        monitoring.set_events(tool, 0)
+        for code in list(self.codes):
+            monitoring.set_local_events(tool, code, 0)
+        monitoring.free_tool_id(tool)
+
+    def _instrument(self, code):
+        """Under sys.monitoring: line, return, yield and resume events for an adopted code object only."""
+        if self.tool is not None:
+            events = sys.monitoring.events
+            wanted = events.LINE | events.PY_RETURN | events.PY_YIELD | events.PY_RESUME
+            sys.monitoring.set_local_events(self.tool, code, wanted)
+
+    def _exit_if_asked(self):
+        if self.exit_requested and threading.current_thread() is threading.main_thread():
+            self.exit_requested = False
+            self._stop_tracing()
+            raise SystemExit(0)
+
+    def _m_start(self, code, offset):
+        try:
+            self._exit_if_asked()
+            if not self.active:
+                return sys.monitoring.DISABLE  # the table is written: the rest of the run goes untraced
+            top = self.codes.get(code)
+            if top is None:
+                if code.co_name != self.name or code in self.callers:
+                    return sys.monitoring.DISABLE  # never this code: no more callbacks for it
+                frame = sys._getframe(1)
+                if not self._matches(frame):
+                    return sys.monitoring.DISABLE
+                if self.thread is not None and threading.get_ident() != self.thread:
+                    return None
+                if self.follow_library and self._is_library(code.co_filename):
+                    self._follow_caller(frame, code)
+                    return sys.monitoring.DISABLE
+                self._adopt(code)
+                top = code
+            if self.thread is None:
+                self.thread = threading.get_ident()
+            elif threading.get_ident() != self.thread:
+                return None
+            self._enter(sys._getframe(1), code is top)
+        except SystemExit:
+            raise
+        except Exception as exc:
+            self._failed(exc)
+        return None
+
+    def _m_resume(self, code, offset):
+        try:
+            self._exit_if_asked()
+            top = self.codes.get(code)
+            if self.active and top is not None and threading.get_ident() == self.thread:
+                self._enter(sys._getframe(1), code is top)
+        except SystemExit:
+            raise
+        except Exception as exc:
+            self._failed(exc)
+
+    def _m_line(self, code, line):
+        try:
+            self._exit_if_asked()
+            if self.active and code in self.codes and threading.get_ident() == self.thread:
+                self._charge(self.read())
+                self.current = self._row(code, line)
+        except SystemExit:
+            raise
+        except Exception as exc:
+            self._failed(exc)
+
+    def _m_leave(self, code, suspended):
+        try:
+            self._exit_if_asked()
+            if self.active and code in self.codes and threading.get_ident() == self.thread:
+                self._leave(sys._getframe(2), code, suspended)
+        except SystemExit:
+            raise
+        except Exception as exc:
+            self._failed(exc)
+
+    def _m_return(self, code, offset, value):
+        self._m_leave(code, False)
+
+    def _m_yield(self, code, offset, value):
+        self._m_leave(code, True)
+
+    def _m_unwind(self, code, offset, exc):
+        if code in self.codes:  # a global event: only the adopted code's are ours
+            self._m_leave(code, False)
+
     def _global(self, frame, event, arg):
         try:
             if self.exit_requested and threading.current_thread() is threading.main_thread():
@@ -261,7 +386,8 @@ class LineProfileProbe:
         self.started += 1
         self.last = self.read()
         self.current = self._row(caller.f_code, caller.f_lineno)
-        caller.f_trace = self._local
+        if self.tool is None:
+            caller.f_trace = self._local
         return None
 
     def _row(self, code, line):
@@ -303,16 +429,8 @@ class LineProfileProbe:
                 self._charge(self.read())
                 self.current = self._row(frame.f_code, frame.f_lineno)
             elif event == "return":
-                self._charge(self.read())
-                self.current = self.saved.pop(frame, None)
                 code = frame.f_code
-                if self.codes.get(code) is code:
-                    self.depth = max(0, self.depth - 1)
-                    suspended = code.co_flags & SUSPENDING and _suspends(code.co_code, frame.f_lasti)
-                    if self.depth == 0 and not suspended:
-                        self.completed += 1
-                        if self.completed >= self.calls_wanted:
-                            self._done()
+                self._leave(frame, code, code.co_flags & SUSPENDING and _suspends(code.co_code, frame.f_lasti))
             return self._local
         except SystemExit:
             raise
@@ -320,10 +438,20 @@ class LineProfileProbe:
             self._failed(exc)
             return None
 
+    def _leave(self, frame, code, suspended):
+        """A frame of the function's code returns, or suspends at a yield or an await (`suspended`)."""
+        self._charge(self.read())
+        self.current = self.saved.pop(frame, None)
+        if self.codes.get(code) is code:
+            self.depth = max(0, self.depth - 1)
+            if self.depth == 0 and not suspended:
+                self.completed += 1
+                if self.completed >= self.calls_wanted:
+                    self._done()
+
     def _done(self):
         self.active = False
-        sys.settrace(None)
-        threading.settrace(None)
+        self._stop_tracing()
         self.write("calls")
         if self.agent.role == "main" and threading.current_thread() is threading.main_thread():
             raise SystemExit(0)
@@ -331,6 +459,9 @@ class LineProfileProbe:
 
     def _failed(self, exc):
         self.active = False
+        if self.tool is not None:
+            with contextlib.suppress(Exception):
+                self._stop_tracing()
         self.agent.emit("probe-error", probe="line_profile", method="trace", error=f"{type(exc).__name__}: {exc}")
 
     # -- results ---------------------------------------------------------------------------------------

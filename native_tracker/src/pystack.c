@@ -418,8 +418,10 @@ uint32_t _lbt_python_walk(lbt_pyframe_t *out, uint32_t max, uint32_t *groups) {
         holder = FIELD(tstate, lay.tstate_cframe, const char *);
         if (!holder) return 0;
     }
-    uint32_t n = 0, g = 0;
+    uint32_t n = 0, g = 0, seen = 0;
+    /* shims add no output: `seen` bounds the walk even so */
     for (const char *f = FIELD(holder, lay.current_frame, const char *), *next; f && n < max; f = next) {
+        if (++seen > 2 * max + 64) break;
         next = FIELD(f, lay.f_previous, const char *);
         const char *code = (const char *)(FIELD(f, lay.f_code, uintptr_t) & lay.exec_mask);
         /* 3.12+: each C-level call of the eval loop pushes a shim frame first; it ends a group, as

@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SOURCES := pyproject.toml setup.py $(wildcard native_tracker/src/*.c native_tracker/src/*.h)
 
-.PHONY: setup demo test lint bench system-deps clean
+.PHONY: setup demo test test-versions lint bench system-deps clean
 
 $(STAMP): $(SOURCES)
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ demo: setup
 
 test: setup
 	$(VENV)/bin/pytest
+
+# tests/versions' long tests on every CPython found (make test runs them on the newest one only)
+test-versions: setup
+	LEAKBENCH_ALL_VERSIONS=1 $(VENV)/bin/pytest tests/versions
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -2,7 +2,8 @@
 a pyenv shim for a version not selected does not) or under ~/.pyenv/versions; each gets a bare target venv
 (its own standard library plus numpy for the examples), cached in .venv-targets/ across sessions.
 
-A version that is not found is skipped, by name."""
+A version that is not found is skipped, by name. The longest tests (`heavy_interpreter`) run on the newest
+version found in `make test`, on every version with LEAKBENCH_ALL_VERSIONS=1 (`make test-versions`)."""
 
 from __future__ import annotations
 
@@ -75,6 +76,20 @@ def interpreter(request: pytest.FixtureRequest) -> Interpreter:
     return interpreter_or_skip(request.param)
 
 
+def newest_found() -> str | None:
+    return next((v for v in reversed(VERSIONS) if find_interpreter(v) is not None), None)
+
+
+@pytest.fixture(params=VERSIONS, ids=[f"py{v}" for v in VERSIONS])
+def heavy_interpreter(request: pytest.FixtureRequest) -> Interpreter:
+    """For the tests that take tens of seconds each: the newest version found, or all with
+    LEAKBENCH_ALL_VERSIONS=1, so that `make test` stays short."""
+    found = interpreter_or_skip(request.param)
+    if request.param != newest_found() and os.environ.get("LEAKBENCH_ALL_VERSIONS") != "1":
+        pytest.skip(f"python{request.param}: the long tests run on every version in `make test-versions`")
+    return found
+
+
 @cache
 def bare_venv(version: str) -> Path:
     """The python of a venv holding only the standard library, pip and numpy: no psutil, no memory_profiler,
@@ -101,6 +116,11 @@ def bare_venv(version: str) -> Path:
 @pytest.fixture
 def target_python(interpreter: Interpreter) -> Path:
     return bare_venv(interpreter.version)
+
+
+@pytest.fixture
+def heavy_target_python(heavy_interpreter: Interpreter) -> Path:
+    return bare_venv(heavy_interpreter.version)
 
 
 def own_version() -> str:

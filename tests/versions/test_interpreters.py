@@ -80,11 +80,17 @@ def test_c_extension_leak_names_the_calling_line(interpreter: Interpreter, targe
     assert top["visible_to_tracemalloc"] is False
 
 
-def test_buffer_example_every_stage_ok(interpreter: Interpreter, target_python: Path, tmp_path: Path) -> None:
+def test_buffer_example_every_stage_ok(heavy_target_python: Path, tmp_path: Path) -> None:
     """The default playbook, every stage, with nothing of leakbench's (nor psutil) in the target's venv."""
     out = tmp_path / "run"
     result = leakbench(
-        "investigate", "-y", "--python", str(target_python), "--out", str(out), str(EXAMPLES / "buffer_leak/app.py")
+        "investigate",
+        "-y",
+        "--python",
+        str(heavy_target_python),
+        "--out",
+        str(out),
+        str(EXAMPLES / "buffer_leak/app.py"),
     )
     assert result.code == 0, result.stderr
     evidence = result.evidence()
@@ -98,12 +104,12 @@ def test_buffer_example_every_stage_ok(interpreter: Interpreter, target_python: 
     assert evidence["retention"][0]["root"] == "module global data_pipeline.buffer"
 
 
-def test_pool_workers_leaks_are_the_workers(interpreter: Interpreter, target_python: Path, tmp_path: Path) -> None:
+def test_pool_workers_leaks_are_the_workers(heavy_target_python: Path, tmp_path: Path) -> None:
     """Workers started afresh by spawn and by forkserver carry the agent (tracemalloc) and the tracker (native):
     each worker's leak is blamed on its line, in its own pid, a child's."""
     script = TARGETS / "pool_leak.py"
     out = tmp_path / "run"
-    args = ("investigate", "-y", "--playbook", "native", "--python", str(target_python), "--out", str(out))
+    args = ("investigate", "-y", "--playbook", "native", "--python", str(heavy_target_python), "--out", str(out))
     result = leakbench(*args, str(script))
     assert result.code == 0, result.stderr
     evidence = result.evidence()

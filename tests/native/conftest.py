@@ -18,7 +18,9 @@ from leakbench.native.runner import preload_env, tracker_library_path
 from leakbench.native.symbolize import StackFrame, resolve_stacks
 
 FIXTURES = Path(__file__).parent / "fixtures"
-PYTHON = os.path.realpath(sys.executable)  # the interpreter itself, not a wrapper script
+# the interpreter itself, not a wrapper script; LEAKBENCH_TEST_TARGET_PYTHON runs these targets on another
+# (e.g. python3.13: the tracker's tests against that version's frames)
+PYTHON = os.path.realpath(os.environ.get("LEAKBENCH_TEST_TARGET_PYTHON") or sys.executable)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

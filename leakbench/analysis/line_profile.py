@@ -29,7 +29,8 @@ BACKEND_NOTES = {
         "and allocations made by other threads while a line runs are charged to that line."
     ),
     "psutil": (
-        "Memory is the process's RSS (memory_profiler's psutil backend), used when the suspect's memory is "
+        "Memory is the process's RSS (memory_profiler's psutil backend, read from /proc as psutil does), used when "
+        "the suspect's memory is "
         "invisible to tracemalloc (native code). RSS moves only when pages are touched or given back: "
         "increments are noisy for small allocations, and when the allocator reuses freed memory a line's "
         "growth can be charged to a later line, or to none."

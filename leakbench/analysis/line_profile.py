@@ -30,8 +30,8 @@ BACKEND_NOTES = {
     ),
     "psutil": (
         "Memory is the process's RSS (memory_profiler's psutil backend, read from /proc as psutil does), used when "
-        "the suspect's memory is "
-        "invisible to tracemalloc (native code). RSS moves only when pages are touched or given back: "
+        "the suspect's memory is invisible to tracemalloc (native code). RSS moves only when pages are touched or "
+        "given back: "
         "increments are noisy for small allocations, and when the allocator reuses freed memory a line's "
         "growth can be charged to a later line, or to none."
     ),

@@ -226,7 +226,9 @@ class LineProfileProbe:
         every call of every function (bench/lineprofile_tracers.py measures the difference)."""
         monitoring = getattr(sys, "monitoring", None)
         if monitoring is not None and mode != "settrace":
-            free = [t for t in (monitoring.PROFILER_ID, 4, 3) if monitoring.get_tool(t) is None]
+            # ids 3 and 4 have no assigned role: the target's own debugger, coverage or profiler (cProfile
+            # takes PROFILER_ID on 3.12+) must still find theirs free
+            free = [t for t in (4, 3) if monitoring.get_tool(t) is None]
             if free:
                 self.tool = tool = free[0]
                 events = monitoring.events

@@ -128,10 +128,16 @@ def test_pool_workers_leaks_are_the_workers(heavy_target_python: Path, tmp_path:
             assert roles.get(blamed[0]["pid"]) == "child", (method, stage, blamed[0]["pid"], roles)
 
 
+@pytest.mark.parametrize("tracer", ["auto", "settrace"])
 @pytest.mark.parametrize("function", ["batches", "fetch", "stream"])
-def test_suspending_functions_complete_at_return(interpreter: Interpreter, target_python: Path, function: str) -> None:
+def test_suspending_functions_complete_at_return(
+    interpreter: Interpreter, target_python: Path, function: str, tracer: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A generator, a coroutine, an async generator: 10 completed calls are 10 returns, not 10 yields or awaits,
-    so the line that runs once per call ran 10 times."""
+    so the line that runs once per call ran 10 times; under sys.monitoring (auto, 3.12+) and sys.settrace."""
+    if tracer == "settrace" and interpreter.version == "3.11":
+        pytest.skip("3.11 has sys.settrace only: the auto case is that one")
+    monkeypatch.setenv("LEAKBENCH_LINE_TRACER", tracer)
     script = ROOT / "tests" / "integration" / "targets" / "lineprofile" / "suspending.py"
     args = ("--function", function, "--repro-calls", "10", "--python", str(target_python))
     result = leakbench("lineprofile", str(script), *args)

@@ -152,16 +152,13 @@ def capture_views(capture: Capture, *, rules: FrameRules, top: int = 10) -> Capt
     pid = capture.pid
     report = _leaks_of_the_run(capture, stacks, history)
     suspects = suspects_from_leaks(
-        _without_imports(report),
+        _with_python_frames(_without_imports(report)),
         pid=pid,
         is_user_file=rules.is_user,
         limit=top * 2,
         min_bytes=MIN_SUSPECT_BYTES,
         source_line=line_text,
     )
-    # A stack without Python frames names no line: a native symbol (`lib.so:0`) is neither a suspect line
-    # nor something to profile. Such stacks stay in the leak table and the flame graph.
-    suspects = [s for s in suspects if s.line > 0 and not s.file.startswith("<")]
     suspects = [
         replace(
             s,
@@ -251,6 +248,14 @@ def _without_imports(report: LeakReport) -> LeakReport:
     """Leave out what modules allocated while being imported (a library's buffers, code objects): it is
     made once at start-up, not with the program's work, as for the tracemalloc stage."""
     kept = tuple(g for g in report.groups if not any(f.kind == "python" and f.file in IMPORTING for f in g.frames))
+    return replace(report, groups=kept)
+
+
+def _with_python_frames(report: LeakReport) -> LeakReport:
+    """Only the stacks that name a Python line can make suspects: a native symbol (`lib.so:0`, where Python
+    frames were unavailable or the thread never ran Python) is neither a suspect line nor something to
+    profile. Such stacks stay in the leak table and the flame graph."""
+    kept = tuple(g for g in report.groups if any(f.kind == "python" and f.line > 0 for f in g.frames))
     return replace(report, groups=kept)
 
 

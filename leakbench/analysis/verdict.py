@@ -6,13 +6,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from leakbench.analysis.model import Role, Suspect, TargetExit, Trend, Verdict, VerdictKind
+from leakbench.analysis.model import Retention, Role, Suspect, TargetExit, Trend, Verdict, VerdictKind
 from leakbench.analysis.trend import significant, trough_growth
 from leakbench.units import and_list, human_bytes, human_duration, human_rate
 
 MIN_SAMPLES = 5
-MIN_DURATION_S = 1.0
+MIN_DURATION_S = 2.0  # a steady part shorter than this is too thin to call a trend either way
 SMALL_LEAK = 256 * 1024
+STOPPED_SHARE = 0.25  # the least-disturbed run's tail grows slower than this share of the site's rate: stopped
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,23 +44,37 @@ def decide(
     failed_allocations: int = 0,
     traced_growth: Mapping[int, Trend] | None = None,
     native_live_bytes: int | None = None,
+    retention: Sequence[Retention] = (),
+    judged_on: str | None = None,
+    disturbed: Sequence[tuple[str, Sequence[ProcessTrend]]] = (),
+    ran_native: bool | None = None,
 ) -> Verdict:
     """The verdict, with the reasons that led to it, most important first.
 
-    `native_live_bytes`: what the native tracker saw allocated during the run and still live at its end
-    (None when it did not run). RSS that grows while neither tracemalloc's heap nor the native live
-    bytes do is the allocator keeping freed memory, not a leak.
+    A leak is a site (a line, or a native stack attributed to one) whose retained bytes keep rising with the
+    work after the warm-up, in most intervals (`Suspect.trend == "steady"`); RSS alone never makes one.
+    `processes` are the trends of the least-disturbed run (`judged_on` names it): its shape wins over the
+    slower runs' (`disturbed`) when they disagree. A root with a bound (an lru_cache with a maxsize) is a
+    cache filling toward it, never a leak. `native_live_bytes`: what the native tracker saw allocated during
+    the run and still live at its end (None when it did not run): RSS that grows while neither tracemalloc's
+    heap nor the native live bytes do is the allocator keeping freed memory, not a leak.
     """
     reasons: list[str] = []
     kind: VerdictKind
+    ran_native = native_live_bytes is not None if ran_native is None else ran_native
     main = next((p for p in processes if p.role == "main"), processes[0] if processes else None)
     growers = sorted((p for p in processes if growing(p)), key=lambda p: p.trend.slope_bytes_per_s, reverse=True)
     focus = growers[0] if growers else main
-    steady = [s for s in suspects if s.trend == "steady" and s.bytes >= SMALL_LEAK]
+    bounded = bounded_root(retention)
+    candidates = [s for s in suspects if s.trend == "steady" and s.bytes >= SMALL_LEAK]
+    steady = [] if bounded is not None else candidates
     pattern = focus.trend.pattern if focus else "flat"
     rate = focus.trend.slope_bytes_per_s if focus else 0.0
-    to_limit = _seconds_to_limit(focus, memory_limit) if focus and rate > 0 else None
     top = suspects[0] if suspects else None
+    failure = target_failed(exit)
+    too_short = main is None or main.samples < MIN_SAMPLES or main.trend.duration_s < MIN_DURATION_S
+    stopped = _stopped_in_judged_run(steady[0], processes, disturbed) if steady and disturbed else None
+    where_from = f" in {judged_on}" if judged_on and disturbed else ""
 
     if exit.status == "memory-error" or failed_allocations:
         kind, confidence = "oom", 0.95
@@ -71,7 +86,32 @@ def decide(
     elif exit.status == "killed" and exit.signal == 9:
         kind, confidence = "oom", 0.75
         reasons.append("the target was killed by SIGKILL, as the OOM killer does")
-    elif growers and not steady and _allocator_retention(growers[0], traced_growth, native_live_bytes):
+    elif failure and too_short and not steady:
+        kind, confidence = "inconclusive", 0.9
+        reasons.append(f"{failure}, before it did enough work to judge: fix that and run again")
+    elif bounded is not None and (candidates or growers):
+        kind, confidence, pattern = "no-leak", 0.8, "plateau"
+        reasons.append(f"the growth is held by {bounded.root}, which is bounded: {bound_text(bounded, candidates)}")
+        rate = 0.0
+    elif stopped is not None:
+        kind, confidence, pattern = "no-leak", 0.7, "plateau"
+        reasons.append(stopped)
+        rate = 0.0
+    elif steady:
+        kind = "leak"
+        s = steady[0]
+        confidence = 0.6 + 0.2 * s.grew_in + (0.15 if growers else 0.0)
+        reasons.append(
+            f"{_seen_by(s)} {s.where()} keep {human_bytes(s.bytes)} more, growing in {s.grew_in:.0%} of intervals"
+        )
+        if growers:
+            reasons.append(f"RSS of pid {growers[0].pid} grows{where_from} ({pattern}, {human_rate(rate)})")
+        else:
+            reasons.append(f"RSS is {pattern}{where_from}: its growth is hidden by the start-up or too small yet")
+            rate = s.rate_bytes_per_s
+            pattern = "linear"
+            focus = None
+    elif growers and _allocator_retention(growers[0], traced_growth, native_live_bytes):
         kind, confidence = "no-leak", 0.6
         grown = growers[0].trend.end_bytes - growers[0].trend.start_bytes
         reasons.append(
@@ -80,22 +120,29 @@ def decide(
             "keeps freed memory (fragmentation, arenas), this is not a leak"
         )
         pattern = "plateau" if growers[0].trend.pattern == "plateau" else growers[0].trend.pattern
-    elif growers:
-        kind = "leak"
-        confidence = 0.55 + 0.25 * max(0.0, focus.trend.r_squared if focus else 0.0)
-        reasons.append(f"RSS of pid {growers[0].pid} grows ({pattern}, {human_rate(rate)})")
-        if steady:
-            confidence += 0.15
-            reasons.append(f"{_seen_by(steady[0])} {steady[0].where()} grow in {steady[0].grew_in:.0%} of intervals")
-    elif steady:
-        kind, confidence = "leak", 0.6 + 0.2 * steady[0].grew_in
-        rate = steady[0].rate_bytes_per_s
+        rate = 0.0
+    elif growers and _heap_grows(growers[0], traced_growth):
+        kind, confidence = "leak", 0.6
+        traced = (traced_growth or {})[growers[0].pid]
         reasons.append(
-            f"RSS is {pattern} (its growth is hidden by the start-up or too small yet), but "
-            f"{_seen_by(steady[0])} {steady[0].where()} grow steadily (+{human_bytes(steady[0].bytes)})"
+            f"the live Python heap grows ({human_bytes(traced.growth_bytes)}, {traced.pattern}) with RSS, "
+            "spread over many lines rather than one"
         )
-        pattern = "linear"
-        focus = None
+    elif growers and not ran_native and pattern == "linear" and focus is not None and focus.trend.r_squared >= 0.9:
+        kind, confidence = "inconclusive", 0.5
+        reasons.append(
+            f"RSS grows linear ({human_rate(rate)}){where_from} but no Python line's live memory rises with it: "
+            "the growth may be in C code, which only the native tracker sees: run with --playbook native"
+        )
+    elif growers:
+        kind, confidence = "no-leak", 0.6
+        reasons.append(
+            f"RSS rose ({pattern}){where_from} but no site's retained memory kept rising with the work: one-time "
+            "allocations (imports, library buffers, caches filled once), temporary peaks or the allocator keeping "
+            "freed memory"
+        )
+        pattern = "plateau" if pattern in ("step", "plateau") else pattern
+        rate = 0.0
     elif pattern == "plateau":
         kind, confidence = "no-leak", 0.75
         reasons.append("RSS grew and then stopped: a bounded cache or a warm-up, not a leak")
@@ -103,28 +150,144 @@ def decide(
         kind, confidence = "no-leak", 0.7
         reasons.append(f"RSS is {pattern}")
 
-    too_short = main is None or main.samples < MIN_SAMPLES or main.trend.duration_s < MIN_DURATION_S
     if kind in ("leak", "no-leak") and too_short and not steady:
         kind, confidence = "inconclusive", 0.3
-        reasons.insert(0, "the run was too short to see a trend: give the target more work or a longer --duration")
+        reasons.insert(
+            0,
+            "the run was too short to see a trend: give the target more work (a bigger input, more iterations) "
+            "or a longer --duration",
+        )
+    if failure and kind != "inconclusive":
+        reasons.insert(0, failure)
 
     native_top = top is not None and "native" in top.stages and not top.visible_to_tracemalloc
     if kind in ("leak", "oom") and native_top and top is not None and top.trend != "failed":
         via = f" through {top.native_frames[0]}" if top.native_frames else ""
+        share = c_level_note(top)
         reasons.append(
             f"the growth is native: {top.where()} allocates{via}, outside Python's allocators, "
-            "so tracemalloc cannot see it (a C extension or library)"
+            "so tracemalloc cannot see it (a C extension or library)" + (f"; {share}" if share else "")
         )
     elif kind == "leak" and traced_growth and focus and focus.pid in traced_growth:
         traced = traced_growth[focus.pid]
-        if not significant(traced.growth_bytes, 0) and rate > 0:
+        if not significant(traced.growth_bytes, 0) and rate > 0 and not steady:
             reasons.append(
                 "the Python heap that tracemalloc sees does not grow with RSS: the growth is native "
                 "(a C extension or library) or the allocator keeping freed memory"
             )
+    if kind == "leak" or kind == "no-leak":
+        for label, others in disturbed:
+            other = _shape(others)
+            if other and other != pattern and pattern in ("plateau", "flat", "linear") and judged_on:
+                reasons.append(
+                    f"the shape is read on {judged_on}, the least disturbed: {label} ran slower and looked "
+                    f"{other} there"
+                )
+                break
     confidence = round(min(confidence, 0.98), 2)
-    summary = _summary(kind, pattern, rate, focus, top, to_limit, memory_limit, exit)
+    to_limit = _seconds_to_limit(focus, memory_limit) if focus and rate > 0 and kind == "leak" else None
+    summary = _summary(kind, pattern, rate, focus, top if kind != "no-leak" else None, to_limit, memory_limit, exit)
+    if kind == "no-leak" and bounded is not None:
+        summary = f"No leak: {bound_text(bounded, candidates)}."
+    elif kind == "no-leak" and stopped is not None:
+        summary = f"No leak: {stopped}."
+    elif kind == "inconclusive" and failure and reasons[0].startswith(failure):
+        summary = reasons[0][0].upper() + reasons[0][1:] + "."
+    elif kind == "inconclusive" and reasons:
+        summary = "Inconclusive: " + reasons[0] + "."
+    if failure and not summary.startswith("The target"):
+        summary = failure[0].upper() + failure[1:] + ". " + summary
     return Verdict(kind, confidence, rate, pattern, summary, to_limit, tuple(reasons))
+
+
+def target_failed(exit: TargetExit) -> str | None:
+    """What went wrong with the target itself, in words; None when it ran (or was stopped) normally."""
+    if exit.status == "exception":
+        return f"the target raised {exit.exception_type}: {exit.exception_message}"
+    if exit.status == "killed" and exit.signal not in (9, 2, 15):
+        return f"the target crashed ({exit.describe()})"
+    if exit.status == "ok" and exit.code not in (0, None):
+        return f"the target exited with code {exit.code}"
+    return None
+
+
+def bounded_root(retention: Sequence[Retention]) -> Retention | None:
+    """The root that holds most of the growth, when it is bounded and no unbounded root holds as much."""
+    rooted = [r for r in retention if r.root and not r.root.startswith(("referenced from", "a chain"))]
+    if not rooted:
+        return None
+    biggest = max(rooted, key=lambda r: r.bytes_growth)
+    if biggest.bound is None:
+        return None
+    rivals = [r for r in rooted if r.bound is None and r.bytes_growth >= 0.25 * biggest.bytes_growth]
+    return None if rivals else biggest
+
+
+def bound_text(root: Retention, suspects: Sequence[Suspect]) -> str:
+    """'fills toward 4,096 entries × ~20 KiB ≈ 80 MiB; plateau expected'."""
+    bound = root.bound or 0
+    each = root.bytes_growth / max(root.count_growth, 1)
+    if suspects and root.count_growth:
+        each = max(each, suspects[0].bytes / max(root.count_growth, 1))
+    text = f"{root.root} fills toward {bound:,} entries"
+    if each >= 1:
+        text += f" × ~{human_bytes(int(each))} ≈ {human_bytes(int(each * bound))}"
+    return text + "; plateau expected"
+
+
+def _shape(processes: Sequence[ProcessTrend]) -> str | None:
+    grows = [p for p in processes if growing(p)]
+    if grows:
+        return max(grows, key=lambda p: p.trend.slope_bytes_per_s).trend.pattern
+    main = next((p for p in processes if p.role == "main"), None)
+    return main.trend.pattern if main else None
+
+
+def _stopped_in_judged_run(
+    site: Suspect, processes: Sequence[ProcessTrend], disturbed: Sequence[tuple[str, Sequence[ProcessTrend]]]
+) -> str | None:
+    """The site grew steadily in a slower run, but in the least-disturbed run the memory of its process
+    levelled off: a cache that was still filling under the slower instruments. None when it did not stop.
+
+    Each run has its own pids, so the site's process is matched by role (main, or the children together).
+    """
+    if site.rate_bytes_per_s <= 0:
+        return None
+    in_child = any(p.pid == site.pid and p.role == "child" for _label, others in disturbed for p in others)
+    mine = [p for p in processes if (p.role == "child") == in_child]
+    if not mine or any(p.samples < MIN_SAMPLES or p.trend.duration_s < MIN_DURATION_S for p in mine):
+        return None
+    if any(p.trend.pattern not in ("plateau", "flat") for p in mine):
+        return None
+    tail = max(p.trend.slope_bytes_per_s for p in mine)
+    if tail >= STOPPED_SHARE * site.rate_bytes_per_s:
+        return None
+    p = max(mine, key=lambda p: p.trend.end_bytes)
+    when = f" from {p.trend.plateau_at_s:.0f} s on" if p.trend.plateau_at_s is not None else ""
+    return (
+        f"{site.where()} grew in the slower run, but RSS levelled off at {human_bytes(p.trend.end_bytes)}{when} in the "
+        "least-disturbed run: growth toward a steady state (a cache filling, a warm-up), not a leak"
+    )
+
+
+def c_level_note(s: Suspect) -> str | None:
+    """'94.5 MiB of 94.8 MiB is C-level (not seen by tracemalloc)' for a line most of whose growth is native."""
+    if not s.native_bytes or s.visible_to_tracemalloc:
+        return None
+    invisible = max(0, s.native_bytes - s.tracemalloc_bytes)
+    return f"{human_bytes(invisible)} of {human_bytes(s.native_bytes)} is C-level (not seen by tracemalloc)"
+
+
+def _heap_grows(grower: ProcessTrend, traced: Mapping[int, Trend] | None) -> bool:
+    """The live heap tracemalloc traced grows in a line with RSS: retained Python memory, spread thin."""
+    t = (traced or {}).get(grower.pid)
+    return (
+        t is not None
+        and t.pattern == "linear"
+        and t.r_squared >= 0.9
+        and significant(t.growth_bytes, 0)
+        and t.growth_bytes >= 0.25 * max(1, grower.trend.end_bytes - grower.trend.start_bytes)
+    )
 
 
 def _allocator_retention(grower: ProcessTrend, traced: Mapping[int, Trend] | None, native_live: int | None) -> bool:

@@ -40,14 +40,7 @@ class RssStage:
     def finish(self, ctx: StageContext, run: TargetRun | None) -> StageReport:
         if run is None or not run.series:
             return StageReport(self.kind, "failed", "no RSS samples: the target ended before the first one")
-        trends = {}
-        adjusted = {}
-        warmups = {}
-        for s in run.series:
-            adjusted[s.pid] = without_overhead(s.times, s.rss, _overhead(run, s.pid))
-            warmups[s.pid] = _warmup_end(run, s.pid)
-            times, values = _until_teardown(run, s.pid, s.times, adjusted[s.pid])
-            trends[s.pid] = analyse_series(times, values, warmups[s.pid])
+        trends, adjusted, warmups = run_trends(run)
         main = next((s for s in run.series if s.role == "main"), run.series[0])
         lines = [Line(f"{s.role} {s.pid}", s.times, s.rss) for s in run.series]
         if adjusted[main.pid] != list(main.rss):
@@ -83,6 +76,20 @@ class RssStage:
                 "profiler_overhead_removed": any(adjusted[s.pid] != list(s.rss) for s in run.series),
             },
         )
+
+
+def run_trends(run: TargetRun) -> tuple[dict[int, Trend], dict[int, list[int]], dict[int, float | None]]:
+    """Each process's RSS trend over one run, with a profiler's own memory taken out and the warm-up and
+    teardown left out; also the adjusted series and where each warm-up ended."""
+    trends: dict[int, Trend] = {}
+    adjusted: dict[int, list[int]] = {}
+    warmups: dict[int, float | None] = {}
+    for s in run.series:
+        adjusted[s.pid] = without_overhead(s.times, s.rss, _overhead(run, s.pid))
+        warmups[s.pid] = _warmup_end(run, s.pid)
+        times, values = _until_teardown(run, s.pid, s.times, adjusted[s.pid])
+        trends[s.pid] = analyse_series(times, values, warmups[s.pid])
+    return trends, adjusted, warmups
 
 
 def _overhead(run: TargetRun, pid: int) -> list[tuple[float, int]]:

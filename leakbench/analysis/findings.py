@@ -1,0 +1,251 @@
+"""The join of every stage's findings into one value: suspects merged and ranked, process trends, the verdict.
+
+Pure: it reads stage reports and what each target run measured (already read from disk), and returns a frozen
+`Findings`; the report only renders it. The trend, plateau and rate come from the least-disturbed run (the
+native tracker's, or a run with RSS sampling alone); tracemalloc's run gives the line hints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+
+from leakbench.analysis.model import Retention, StageReport, StageStatus, Suspect, TargetExit, Trend, Verdict
+from leakbench.analysis.trend import analyse_series
+from leakbench.analysis.verdict import MIN_DURATION_S, ProcessTrend, decide, target_failed
+
+# How much each stage slows the target and changes its timing: a run is as disturbed as its worst stage.
+DISTURBANCE = {"rss": 0, "native": 1, "backrefs": 2, "tracemalloc": 3}
+UNKNOWN_DISTURBANCE = 2
+C_LEVEL_SHARE = 0.5  # a line is C-level when more than this share of its growth was invisible to tracemalloc
+NATIVE_SHAPE = ("steady", "one-off")  # the native stage judged the site's shape over its own timeline
+
+
+@dataclass(frozen=True, slots=True)
+class RunView:
+    """One target run as the join reads it: which stages rode along, how it ended, what RSS did."""
+
+    name: str
+    stages: tuple[str, ...]
+    exit: TargetExit
+    duration_s: float
+    processes: tuple[ProcessTrend, ...]
+
+    @property
+    def disturbance(self) -> int:
+        return max((DISTURBANCE.get(s.split("-")[0], UNKNOWN_DISTURBANCE) for s in self.stages), default=0)
+
+    def label(self) -> str:
+        kinds = [s.split("-")[0] for s in self.stages]
+        if not kinds or kinds == ["rss"]:
+            what = "RSS sampling alone"
+        elif "tracemalloc" in kinds:
+            what = "under tracemalloc"
+        elif "native" in kinds:
+            what = "under the native tracker"
+        else:
+            what = "with " + ", ".join(kinds)
+        return f"{self.name} ({what})"
+
+
+@dataclass(frozen=True, slots=True)
+class StageLine:
+    name: str
+    status: StageStatus
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Findings:
+    """Everything the report says, decided once."""
+
+    verdict: Verdict
+    exit: TargetExit
+    duration_s: float | None
+    processes: tuple[ProcessTrend, ...]
+    suspects: tuple[Suspect, ...]
+    retention: tuple[Retention, ...]
+    stages: tuple[StageLine, ...]
+    judged_on: str | None  # the run the trend, plateau and rate come from
+    hints_from: str | None  # the run tracemalloc's line hints come from
+    sources: tuple[tuple[str, str], ...] = ()  # (figure, run it comes from)
+
+
+def merge_suspects(reports: Mapping[str, StageReport], *, native_shape_wins: bool = False) -> list[Suspect]:
+    """One entry per (source line, process), whichever stage saw it.
+
+    Each stage's own measure is kept apart: `tracemalloc_bytes` (Python's allocators) and `native_bytes`
+    (every allocation); the line is visible to tracemalloc when it saw most of what the native tracker saw.
+    With `native_shape_wins`, the native tracker's run is the least-disturbed one and its judgement of the
+    site's shape (steady or made once) replaces tracemalloc's. Ranked by `rank`.
+    """
+    merged: dict[tuple[str, int, int], Suspect] = {}
+    for report in reports.values():
+        kind = report.name.split("-")[0]
+        for s in report.suspects:
+            s = _measured(s, kind)
+            key = (s.file, s.line, s.pid)
+            old = merged.get(key) or merged.get((s.file, s.line, _any_pid(merged, s)))
+            if old is None:
+                merged[key] = s
+                continue
+            okey = (old.file, old.line, old.pid)
+            trend = _stronger(old.trend, s.trend)
+            if native_shape_wins and kind == "native" and s.trend in NATIVE_SHAPE and old.trend != "failed":
+                trend = s.trend
+            elif native_shape_wins and "native" in old.stages and old.trend in NATIVE_SHAPE and s.trend != "failed":
+                trend = old.trend
+            merged[okey] = Suspect(
+                file=old.file,
+                line=old.line,
+                function=old.function or s.function,
+                bytes=max(old.bytes, s.bytes),
+                count=max(old.count, s.count),
+                pid=old.pid,
+                stages=tuple(dict.fromkeys(old.stages + s.stages)),
+                visible_to_tracemalloc=True,
+                native_frames=old.native_frames or s.native_frames,
+                text=old.text or s.text,
+                bytes_per_interval=old.bytes_per_interval or s.bytes_per_interval,
+                count_per_interval=old.count_per_interval or s.count_per_interval,
+                grew_in=max(old.grew_in, s.grew_in),
+                trend=trend,
+                rate_bytes_per_s=max(old.rate_bytes_per_s, s.rate_bytes_per_s),
+                traceback=old.traceback or s.traceback,
+                tracemalloc_bytes=max(old.tracemalloc_bytes, s.tracemalloc_bytes),
+                native_bytes=max(old.native_bytes, s.native_bytes),
+            )
+    out = [_with_visibility(s) for s in merged.values()]
+    return rank(out)
+
+
+def _any_pid(merged: Mapping[tuple[str, int, int], Suspect], s: Suspect) -> int:
+    """The pid an earlier stage saw this line in: each run has its own pids, so the same line in another
+    run's process of the same role is the same site."""
+    for file, line, pid in merged:
+        if (file, line) == (s.file, s.line):
+            return pid
+    return -1
+
+
+def _measured(s: Suspect, kind: str) -> Suspect:
+    if kind == "tracemalloc" and not s.tracemalloc_bytes:
+        return replace(s, tracemalloc_bytes=s.bytes)
+    if kind == "native" and not s.native_bytes:
+        return replace(s, native_bytes=s.bytes)
+    return s
+
+
+def _with_visibility(s: Suspect) -> Suspect:
+    """Visible when tracemalloc saw most of the growth; a line only the native tracker saw is C-level."""
+    if s.trend == "failed":
+        return s
+    if s.native_bytes and "native" in s.stages:
+        invisible = max(0, s.native_bytes - s.tracemalloc_bytes)
+        return replace(s, visible_to_tracemalloc=invisible <= C_LEVEL_SHARE * s.native_bytes)
+    return replace(s, visible_to_tracemalloc=s.visible_to_tracemalloc or "tracemalloc" in s.stages)
+
+
+_TREND_ORDER = ("failed", "steady", "peak", "plateau", "one-off", "")
+
+
+def _stronger(a: str, b: str) -> str:
+    return min(a, b, key=lambda t: _TREND_ORDER.index(t) if t in _TREND_ORDER else len(_TREND_ORDER))
+
+
+def rank(suspects: Sequence[Suspect]) -> list[Suspect]:
+    """The line whose allocation failed first, then steady growth before one-off allocations, then by the
+    growth over time (bytes), a site that several stages agree on counting half as much again."""
+
+    def key(s: Suspect) -> tuple[int, int, float]:
+        agreement = 1.5 if len(s.stages) > 1 else 1.0
+        return (s.trend != "failed", s.trend not in ("steady", "peak"), -s.bytes * agreement)
+
+    return sorted(suspects, key=key)
+
+
+def least_disturbed(runs: Sequence[RunView]) -> RunView | None:
+    """The run whose instruments slowed the target least, among those with an RSS trend to read."""
+    usable = [r for r in runs if r.processes]
+    if not usable:
+        return None
+    return min(usable, key=lambda r: (r.disturbance, runs.index(r)))
+
+
+def join(
+    runs: Sequence[RunView],
+    reports: Mapping[str, StageReport],
+    *,
+    memory_limit: int | None = None,
+    traced_growth: Mapping[int, Trend] | None = None,
+) -> Findings:
+    """The findings of an investigation: the verdict judged on the least-disturbed run, suspects from all."""
+    primary = runs[0] if runs else None
+    judge = least_disturbed(runs)
+    hints = next((r for r in runs if any(s.startswith("tracemalloc") for s in r.stages)), None)
+    native_judges = judge is not None and any(s.startswith("native") for s in judge.stages)
+    suspects = merge_suspects(reports, native_shape_wins=native_judges)
+    retention = tuple(r for report in reports.values() for r in report.retention)
+    failed = sum(int(r.data.get("failed_allocations", 0) or 0) for r in reports.values())
+    exit_ = primary.exit if primary else TargetExit(None, None, "ok")
+    others = tuple(r for r in runs if judge is not None and r is not judge and r.processes)
+    verdict = decide(
+        judge.processes if judge else (),
+        exit_,
+        suspects,
+        memory_limit=memory_limit,
+        failed_allocations=failed,
+        traced_growth=traced_growth,
+        native_live_bytes=_native_live(reports),
+        retention=retention,
+        judged_on=judge.label() if judge else None,
+        disturbed=tuple((r.label(), r.processes) for r in others),
+        ran_native="native" in {n.split("-")[0] for n, r in reports.items() if r.status == "ok"},
+    )
+    stages = tuple(_stage_line(name, r, exit_, primary) for name, r in reports.items())
+    sources: list[tuple[str, str]] = []
+    if judge:
+        sources.append(("trend, plateau and rate", judge.label()))
+    if hints:
+        sources.append(("growing lines and the Python-visible share", hints.label()))
+    return Findings(
+        verdict=verdict,
+        exit=exit_,
+        duration_s=primary.duration_s if primary else None,
+        processes=judge.processes if judge else (),
+        suspects=tuple(suspects),
+        retention=retention,
+        stages=stages,
+        judged_on=judge.label() if judge else None,
+        hints_from=hints.label() if hints else None,
+        sources=tuple(sources),
+    )
+
+
+def traced_growth(reports: Mapping[str, StageReport]) -> dict[int, Trend]:
+    """The trend of the heap tracemalloc traced, per process."""
+    tm = reports.get("tracemalloc")
+    if tm is None or tm.status != "ok":
+        return {}
+    out = {}
+    for pid, rows in tm.data.get("heap", {}).items():
+        if len(rows) >= 3:
+            out[int(pid)] = analyse_series([r[0] for r in rows], [r[1] for r in rows])
+    return out
+
+
+def _native_live(reports: Mapping[str, StageReport]) -> int | None:
+    native = reports.get("native")
+    if native is None or native.status != "ok":
+        return None
+    main = next((p for p in native.data.get("processes", []) if p.get("role") == "main"), None)
+    return None if main is None else int(main["leaked_bytes"]) + int(main["interpreter_arena_bytes"])
+
+
+def _stage_line(name: str, report: StageReport, exit: TargetExit, primary: RunView | None) -> StageLine:
+    """A stage that measured nothing because the target failed at once does not pretend to be ok."""
+    failure = target_failed(exit)
+    found = bool(report.suspects or report.retention)
+    if failure and primary is not None and primary.duration_s < MIN_DURATION_S and report.status == "ok" and not found:
+        return StageLine(name, "failed", f"nothing to measure: {failure} after {primary.duration_s:.1f} s")
+    return StageLine(name, report.status, report.message)

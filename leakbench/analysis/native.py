@@ -8,6 +8,7 @@ Pure functions over a decoded `Capture` and its resolved stacks (`resolve_stacks
 from __future__ import annotations
 
 import bisect
+import itertools
 import re
 from array import array
 from collections.abc import Callable, Mapping, Sequence
@@ -530,6 +531,37 @@ def site_timeline(
     chosen = [k for k in order if peaks[k] > 0][:top]
     series = tuple(SiteSeries(names[k], tuple(sample[k] for sample in samples)) for k in chosen)
     return Timeline(tuple(bounds), tuple(totals), series)
+
+
+STEADY_SHARE = 0.5  # a site grew in at least this share of the timeline's steps after it first held memory
+STILL_RISING = 0.15  # ... and its last third still added this share of its growth (a filled cache does not)
+
+
+def site_shape(times_ms: Sequence[int], values: Sequence[int]) -> tuple[float, str, float] | None:
+    """(share of steps in which the site grew, "steady" or "one-off", rate in bytes/s) over a timeline;
+    None when the site held memory for too few steps to tell.
+
+    Steady: it grew in most steps after it first held memory, ends near its highest, and was still
+    rising in the last third; a cache that filled and then churns goes up in half of its steps too, but
+    adds nothing in the end.
+    """
+    first = next((i for i, v in enumerate(values) if v > 0), len(values))
+    steps = list(itertools.pairwise(values[first:]))
+    if len(steps) < 4:
+        return None
+    grew = sum(1 for a, b in steps if b > a) / len(steps)
+    span_s = max((times_ms[-1] - times_ms[first]) / 1000, 1e-3)
+    growth = values[-1] - values[first]
+    third = first + (len(values) - first) * 2 // 3
+    late = values[-1] - values[third]
+    steady = grew >= STEADY_SHARE and values[-1] >= max(values) * 0.9 and growth > 0 and late >= STILL_RISING * growth
+    return grew, "steady" if steady else "one-off", growth / span_s
+
+
+def retained_growth(values: Sequence[int]) -> int:
+    """What a site retained over time: its growth after it first held memory. A buffer a library maps once
+    at import is as big at its first sample as at its last, and retains nothing over the run."""
+    return values[-1] - next((v for v in values if v > 0), 0) if values else 0
 
 
 def default_site(frames: Sequence[StackFrame]) -> str:

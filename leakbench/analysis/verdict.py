@@ -73,7 +73,7 @@ def decide(
     top = suspects[0] if suspects else None
     failure = target_failed(exit)
     too_short = main is None or main.samples < MIN_SAMPLES or main.trend.duration_s < MIN_DURATION_S
-    stopped = _stopped_in_judged_run(steady[0], processes, disturbed) if steady and disturbed else None
+    stopped = _stopped_in_judged_run(steady[0], processes, disturbed, judged_on) if steady and disturbed else None
     where_from = f" in {judged_on}" if judged_on and disturbed else ""
 
     if exit.status == "memory-error" or failed_allocations:
@@ -244,7 +244,10 @@ def _shape(processes: Sequence[ProcessTrend]) -> str | None:
 
 
 def _stopped_in_judged_run(
-    site: Suspect, processes: Sequence[ProcessTrend], disturbed: Sequence[tuple[str, Sequence[ProcessTrend]]]
+    site: Suspect,
+    processes: Sequence[ProcessTrend],
+    disturbed: Sequence[tuple[str, Sequence[ProcessTrend]]],
+    judged_on: str | None = None,
 ) -> str | None:
     """The site grew steadily in a slower run, but in the least-disturbed run the memory of its process
     levelled off: a cache that was still filling under the slower instruments. None when it did not stop.
@@ -264,9 +267,12 @@ def _stopped_in_judged_run(
         return None
     p = max(mine, key=lambda p: p.trend.end_bytes)
     when = f" from {p.trend.plateau_at_s:.0f} s on" if p.trend.plateau_at_s is not None else ""
+    slower = disturbed[0][0] if disturbed else "the slower run"
+    judge = judged_on or "the least-disturbed run"
+    level = "stayed flat" if p.trend.pattern == "flat" else f"levelled off at {human_bytes(p.trend.end_bytes)}{when}"
     return (
-        f"{site.where()} grew in the slower run, but RSS levelled off at {human_bytes(p.trend.end_bytes)}{when} in the "
-        "least-disturbed run: growth toward a steady state (a cache filling, a warm-up), not a leak"
+        f"{Path(site.file).name}:{site.line} kept growing in {slower}, but RSS {level} in {judge}, which "
+        "slows the target least: growth toward a steady state (a cache filling, a warm-up), not a leak"
     )
 
 

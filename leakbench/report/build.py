@@ -45,7 +45,7 @@ def build_blocks(evidence: Mapping[str, Any], details: Mapping[str, Mapping[str,
     blocks += _memory_section(evidence, details)
     blocks += _growing_section(evidence, details)
     blocks += line_profile_blocks(details)
-    blocks += native_blocks(details)
+    blocks += native_blocks(details, evidence)
     blocks += _ending_section(evidence)
     blocks += _stages_section(evidence)
     blocks += reproduce_blocks(evidence)
@@ -70,6 +70,9 @@ def _headline(evidence: Mapping[str, Any]) -> list[Block]:
         items.append((t("Kept alive by: "), b(r["root"]), t(" — "), c(" → ".join(r["chain"]))))
     for reason in evidence["verdict"].get("reasons", []):
         items.append((t(reason),))
+    sources = evidence["verdict"].get("sources") or {}
+    if sources:
+        items.append((t("Where the figures come from: " + "; ".join(f"{k}: {v}" for k, v in sources.items())),))
     return [Bullets(tuple(items))] if items else []
 
 

@@ -30,6 +30,8 @@ from leakbench.analysis.native import (
     leaks,
     leaks_between,
     native_part,
+    retained_growth,
+    site_shape,
     site_timeline,
     suspects_from_leaks,
 )
@@ -165,7 +167,8 @@ def capture_views(capture: Capture, *, rules: FrameRules, top: int = 10) -> Capt
         )
         for s in suspects
     ]
-    timeline = site_timeline(capture, stacks, site_of=_site_namer(rules), top=top, history=history)
+    # More sites than are shown, so that the ones that grow late but steadily are judged too.
+    timeline = site_timeline(capture, stacks, site_of=_site_namer(rules), top=top * 3, history=history)
     steadiness = _steadiness(timeline.times_ms, {s.site: s.bytes for s in timeline.sites})
     suspects = [replace(s, **steadiness.get(f"{s.file}:{s.line}", {})) for s in suspects]
     failures = failed_allocations(capture, stacks)
@@ -263,17 +266,9 @@ def _steadiness(times: Sequence[int], series: dict[str, Sequence[int]]) -> dict[
     """For each site: in what share of the timeline's steps it grew, and its rate; a "steady" trend."""
     out: dict[str, dict[str, Any]] = {}
     for site, values in series.items():
-        first = next((i for i, v in enumerate(values) if v > 0), len(values))
-        steps = list(zip(values[first:], values[first + 1 :], strict=False))
-        if len(steps) < 4:
-            continue
-        grew = sum(1 for a, b in steps if b > a) / len(steps)
-        span_s = max((times[-1] - times[first]) / 1000, 1e-3)
-        out[site] = {
-            "grew_in": round(grew, 3),
-            "trend": "steady" if grew >= 0.5 and values[-1] >= max(values) * 0.9 else "one-off",
-            "rate_bytes_per_s": (values[-1] - values[first]) / span_s,
-        }
+        shape = site_shape(times, values)
+        if shape is not None:
+            out[site] = {"grew_in": round(shape[0], 3), "trend": shape[1], "rate_bytes_per_s": shape[2]}
     return out
 
 
@@ -341,7 +336,9 @@ def _group_row(group: StackGroup) -> dict[str, Any]:
 def _chart(out_dir: Path, pid: int, times_ms: Sequence[int], sites: Sequence[Any]) -> Path | None:
     from leakbench.report.charts import Line, line_chart  # matplotlib: only when a chart is drawn
 
-    shown = [s for s in sites if s.site != ARENA_SITE][:5]
+    # Ranked by what each site retained over time, not by what is live at the end (a one-time buffer).
+    ranked = sorted(sites, key=lambda s: -retained_growth(s.bytes))
+    shown = [s for s in ranked if s.site != ARENA_SITE and retained_growth(s.bytes) > 0][:5]
     if not shown:
         return None
     times = [t / 1000 for t in times_ms]

@@ -10,14 +10,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from leakbench.analysis.model import Retention, StageReport, StageStatus, Suspect, TargetExit, Trend, Verdict
+from leakbench.analysis.model import Retention, Role, StageReport, StageStatus, Suspect, TargetExit, Trend, Verdict
 from leakbench.analysis.trend import analyse_series
 from leakbench.analysis.verdict import MIN_DURATION_S, ProcessTrend, decide, target_failed
 
 # How much each stage slows the target and changes its timing: a run is as disturbed as its worst stage.
 DISTURBANCE = {"rss": 0, "native": 1, "backrefs": 2, "tracemalloc": 3}
 UNKNOWN_DISTURBANCE = 2
-C_LEVEL_SHARE = 0.5  # a line is C-level when more than this share of its growth was invisible to tracemalloc
 NATIVE_SHAPE = ("steady", "one-off")  # the native stage judged the site's shape over its own timeline
 
 
@@ -69,6 +68,10 @@ class Findings:
     judged_on: str | None  # the run the trend, plateau and rate come from
     hints_from: str | None  # the run tracemalloc's line hints come from
     sources: tuple[tuple[str, str], ...] = ()  # (figure, run it comes from)
+    roles: tuple[tuple[int, Role], ...] = ()  # every process of every run: main or child (a worker)
+
+    def role_of(self, pid: int) -> Role:
+        return next((role for p, role in self.roles if p == pid), "main")
 
 
 def merge_suspects(reports: Mapping[str, StageReport], *, native_shape_wins: bool = False) -> list[Suspect]:
@@ -103,7 +106,7 @@ def merge_suspects(reports: Mapping[str, StageReport], *, native_shape_wins: boo
                 count=max(old.count, s.count),
                 pid=old.pid,
                 stages=tuple(dict.fromkeys(old.stages + s.stages)),
-                visible_to_tracemalloc=True,
+                visible_to_tracemalloc=next((x.visible_to_tracemalloc for x in (old, s) if "native" in x.stages), True),
                 native_frames=old.native_frames or s.native_frames,
                 text=old.text or s.text,
                 bytes_per_interval=old.bytes_per_interval or s.bytes_per_interval,
@@ -112,7 +115,9 @@ def merge_suspects(reports: Mapping[str, StageReport], *, native_shape_wins: boo
                 trend=trend,
                 rate_bytes_per_s=max(old.rate_bytes_per_s, s.rate_bytes_per_s),
                 traceback=old.traceback or s.traceback,
-                tracemalloc_bytes=max(old.tracemalloc_bytes, s.tracemalloc_bytes),
+                # The native tracker splits a line's growth in one run (what went through Python's
+                # allocators, what did not); tracemalloc's own run did a different amount of work.
+                tracemalloc_bytes=(old if old.native_bytes else s).tracemalloc_bytes,
                 native_bytes=max(old.native_bytes, s.native_bytes),
             )
     out = [_with_visibility(s) for s in merged.values()]
@@ -132,18 +137,16 @@ def _measured(s: Suspect, kind: str) -> Suspect:
     if kind == "tracemalloc" and not s.tracemalloc_bytes:
         return replace(s, tracemalloc_bytes=s.bytes)
     if kind == "native" and not s.native_bytes:
-        return replace(s, native_bytes=s.bytes)
+        return replace(s, native_bytes=s.bytes, tracemalloc_bytes=s.bytes if s.visible_to_tracemalloc else 0)
     return s
 
 
 def _with_visibility(s: Suspect) -> Suspect:
-    """Visible when tracemalloc saw most of the growth; a line only the native tracker saw is C-level."""
-    if s.trend == "failed":
+    """The native stage judges whether a line it saw is visible to tracemalloc (most of its growth went
+    through Python's allocators, in the same run); a line only tracemalloc saw is visible by definition."""
+    if s.trend == "failed" or "native" in s.stages:
         return s
-    if s.native_bytes and "native" in s.stages:
-        invisible = max(0, s.native_bytes - s.tracemalloc_bytes)
-        return replace(s, visible_to_tracemalloc=invisible <= C_LEVEL_SHARE * s.native_bytes)
-    return replace(s, visible_to_tracemalloc=s.visible_to_tracemalloc or "tracemalloc" in s.stages)
+    return replace(s, visible_to_tracemalloc=True)
 
 
 _TREND_ORDER = ("failed", "steady", "peak", "plateau", "one-off", "")
@@ -189,6 +192,7 @@ def join(
     failed = sum(int(r.data.get("failed_allocations", 0) or 0) for r in reports.values())
     exit_ = primary.exit if primary else TargetExit(None, None, "ok")
     others = tuple(r for r in runs if judge is not None and r is not judge and r.processes)
+    roles = {p.pid: p.role for r in runs for p in r.processes}
     verdict = decide(
         judge.processes if judge else (),
         exit_,
@@ -201,6 +205,7 @@ def join(
         judged_on=judge.label() if judge else None,
         disturbed=tuple((r.label(), r.processes) for r in others),
         ran_native="native" in {n.split("-")[0] for n, r in reports.items() if r.status == "ok"},
+        roles=roles,
     )
     stages = tuple(_stage_line(name, r, exit_, primary) for name, r in reports.items())
     sources: list[tuple[str, str]] = []
@@ -219,6 +224,7 @@ def join(
         judged_on=judge.label() if judge else None,
         hints_from=hints.label() if hints else None,
         sources=tuple(sources),
+        roles=tuple(sorted(roles.items())),
     )
 
 

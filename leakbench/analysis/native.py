@@ -579,6 +579,7 @@ class _SuspectTotal:
     bytes: int
     count: int
     biggest: StackGroup  # the largest group at this site: its stack speaks for the site
+    visible: int = 0  # of `bytes`, what went through an allocator tracemalloc hooks (same run, same site)
 
 
 def native_part(frames: Sequence[StackFrame]) -> tuple[str, ...]:
@@ -626,11 +627,13 @@ def suspects_from_leaks(
         else:
             key = ("<unknown>", 0, "<no stack>")
         entry = merged.get(key)
+        seen = group.bytes if visible_to_tracemalloc(frames) else 0
         if entry is None:
-            merged[key] = _SuspectTotal(group.bytes, group.count, group)
+            merged[key] = _SuspectTotal(group.bytes, group.count, group, seen)
         else:
             entry.bytes += group.bytes
             entry.count += group.count
+            entry.visible += seen
     ranked = sorted(merged.items(), key=lambda kv: (-kv[1].bytes, kv[0]))
     out = []
     for (file, line, function), total in ranked[:limit]:
@@ -651,6 +654,8 @@ def suspects_from_leaks(
                 native_frames=native_part(frames),
                 text=source_line(file, line) if source_line and line else "",
                 traceback=traceback,  # outermost first, like every Frame tuple
+                tracemalloc_bytes=total.visible,
+                native_bytes=total.bytes,
             )
         )
     return out

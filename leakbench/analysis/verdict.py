@@ -48,11 +48,13 @@ def decide(
     judged_on: str | None = None,
     disturbed: Sequence[tuple[str, Sequence[ProcessTrend]]] = (),
     ran_native: bool | None = None,
+    roles: Mapping[int, Role] | None = None,
 ) -> Verdict:
     """The verdict, with the reasons that led to it, most important first.
 
     A leak is a site (a line, or a native stack attributed to one) whose retained bytes keep rising with the
     work after the warm-up, in most intervals (`Suspect.trend == "steady"`); RSS alone never makes one.
+    `roles` says which pid (of any run) is a worker (child).
     `processes` are the trends of the least-disturbed run (`judged_on` names it): its shape wins over the
     slower runs' (`disturbed`) when they disagree. A root with a bound (an lru_cache with a maxsize) is a
     cache filling toward it, never a leak. `native_live_bytes`: what the native tracker saw allocated during
@@ -186,7 +188,8 @@ def decide(
                 break
     confidence = round(min(confidence, 0.98), 2)
     to_limit = _seconds_to_limit(focus, memory_limit) if focus and rate > 0 and kind == "leak" else None
-    summary = _summary(kind, pattern, rate, focus, top if kind != "no-leak" else None, to_limit, memory_limit, exit)
+    shown = top if kind != "no-leak" else None
+    summary = _summary(kind, pattern, rate, focus, shown, to_limit, memory_limit, exit, roles or {})
     if kind == "no-leak" and bounded is not None:
         summary = f"No leak: {bound_text(bounded, candidates)}."
     elif kind == "no-leak" and stopped is not None:
@@ -326,8 +329,11 @@ def _summary(
     to_limit: float | None,
     limit: int | None,
     exit: TargetExit,
+    roles: Mapping[int, Role],
 ) -> str:
     where = f"{Path(top.file).name}:{top.line} ({top.function})" if top else None
+    if top is not None and where and roles.get(top.pid) == "child":
+        where += f" in worker process {top.pid}"
     if kind == "oom":
         if top is not None and top.trend == "failed":
             return (
@@ -340,7 +346,10 @@ def _summary(
         return text + "."
     if kind == "leak":
         t = focus.trend if focus else None
-        if t:
+        if t and focus is not None and focus.role == "child":
+            text = f"Leak: the RSS of a worker process (pid {focus.pid}, child) grows {pattern} at {human_rate(rate)}"
+            text += f" ({human_bytes(t.start_bytes)} → {human_bytes(t.end_bytes)} in {t.duration_s:.0f} s)"
+        elif t:
             text = f"Leak: RSS grows {pattern} at {human_rate(rate)}"
             text += f" ({human_bytes(t.start_bytes)} → {human_bytes(t.end_bytes)} in {t.duration_s:.0f} s)"
         else:

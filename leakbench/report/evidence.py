@@ -73,8 +73,8 @@ def compile_evidence(
             }
             for p in findings.processes
         ],
-        "suspects": [to_jsonable(s) for s in suspects],
-        "retention": [to_jsonable(r) for r in findings.retention],
+        "suspects": [{**to_jsonable(s), "role": findings.role_of(s.pid)} for s in suspects],
+        "retention": [{**to_jsonable(r), "role": findings.role_of(r.pid)} for r in findings.retention],
         "stages": {line.name: {"status": line.status, "message": line.message} for line in findings.stages},
         "playbook": playbook,
         "reproduce": {

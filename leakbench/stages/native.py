@@ -298,7 +298,14 @@ def _failure_suspects(failures: Sequence[Any], pid: int, rules: FrameRules) -> l
 
 
 def _with_visibility(ctx: StageContext, suspects: list[Suspect]) -> list[Suspect]:
-    """Growth that the tracemalloc stage also measured is visible to it; growth it missed is native."""
+    """Visible when most of the line's growth in this run went through Python's allocators (the capture
+    splits it), or when the tracemalloc stage measured as much growth at the line; else it is C-level."""
+    suspects = [
+        replace(s, visible_to_tracemalloc=s.native_bytes - s.tracemalloc_bytes <= VISIBLE_SHARE * s.native_bytes)
+        if s.native_bytes and s.trend != "failed"
+        else s
+        for s in suspects
+    ]
     tm = ctx.earlier.get("tracemalloc")
     if tm is None or tm.status != "ok":
         return suspects
@@ -313,7 +320,7 @@ def _with_visibility(ctx: StageContext, suspects: list[Suspect]) -> list[Suspect
         if s.trend == "failed":
             out.append(s)
             continue
-        visible = seen.get((s.file, s.line), 0) >= VISIBLE_SHARE * s.bytes
+        visible = s.visible_to_tracemalloc or seen.get((s.file, s.line), 0) >= VISIBLE_SHARE * s.bytes
         out.append(replace(s, visible_to_tracemalloc=visible))
     return out
 

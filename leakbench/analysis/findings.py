@@ -117,7 +117,10 @@ def merge_suspects(reports: Mapping[str, StageReport], *, native_shape_wins: boo
                 traceback=old.traceback or s.traceback,
                 # The native tracker splits a line's growth in one run (what went through Python's
                 # allocators, what did not); tracemalloc's own run did a different amount of work.
-                tracemalloc_bytes=(old if old.native_bytes else s).tracemalloc_bytes,
+                # Small objects come from the interpreter's arenas, which the capture counts apart: when it
+                # saw none of the line's growth go through Python's allocators, tracemalloc's own figure stands.
+                tracemalloc_bytes=(old if old.native_bytes else s).tracemalloc_bytes
+                or max(old.tracemalloc_bytes, s.tracemalloc_bytes),
                 native_bytes=max(old.native_bytes, s.native_bytes),
             )
     out = [_with_visibility(s) for s in merged.values()]

@@ -103,6 +103,16 @@ def analyse_series(times: Sequence[float], values: Sequence[int], warmup_end: fl
         plateau_at = _plateau_time(ts, vs, end)
     else:
         pattern = "linear"
+    if pattern == "flat" and warmup_end is not None:
+        # Flat after the warm-up, but it rose after the imports ended and before the warm-up cut: work that
+        # filled something (a cache) quickly and stopped. That is a plateau, reached early.
+        after_imports = [(t, v) for t, v in zip(times, values, strict=True) if warmup_end <= t < ts[0]]
+        if after_imports and significant(end - after_imports[0][1], after_imports[0][1]):
+            pattern = "plateau"
+            growth = end - after_imports[0][1]
+            plateau_at = _plateau_time(
+                [t for t, _ in after_imports] + list(ts), [v for _, v in after_imports] + list(vs), end
+            )
     slope = fit.slope if pattern in ("linear", "step", "sawtooth") else _tail_slope(ts, vs)
     return Trend(
         pattern=pattern,

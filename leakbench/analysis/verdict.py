@@ -284,7 +284,8 @@ def c_level_note(s: Suspect) -> str | None:
     if not s.native_bytes or s.visible_to_tracemalloc:
         return None
     invisible = max(0, s.native_bytes - s.tracemalloc_bytes)
-    return f"{human_bytes(invisible)} of {human_bytes(s.native_bytes)} is C-level (not seen by tracemalloc)"
+    total = invisible + min(s.tracemalloc_bytes, s.native_bytes)
+    return f"{human_bytes(invisible)} of {human_bytes(total)} is C-level (not seen by tracemalloc)"
 
 
 def _heap_grows(grower: ProcessTrend, traced: Mapping[int, Trend] | None) -> bool:
@@ -356,7 +357,7 @@ def _summary(
             text = f"Leak: the live Python heap grows at {human_rate(rate)}"
         if where and top:
             text += f"; {where} keeps {human_bytes(top.bytes)} more"
-            if top.bytes_per_interval:
+            if top.bytes_per_interval and top.visible_to_tracemalloc:
                 text += f" (~{human_bytes(top.bytes_per_interval)} per interval)"
         if to_limit is not None and limit:
             text += f"; it would reach the {human_bytes(limit)} limit in ~{human_duration(to_limit)}"

@@ -54,3 +54,13 @@ def test_linear_fit_of_a_line_is_exact() -> None:
     assert fit.slope == pytest.approx(2)
     assert fit.intercept == pytest.approx(1)
     assert fit.r_squared == pytest.approx(1)
+
+
+def test_growth_that_stopped_within_the_warm_up_after_the_imports_is_a_plateau() -> None:
+    ts = [i * 0.1 for i in range(100)]
+    # imports until 0.2 s, a cache fills from 0.2 s to 0.8 s (before the 1 s warm-up cut), then nothing
+    values = [20 * MIB if t < 0.2 else int(20 * MIB + min(t - 0.2, 0.6) / 0.6 * 30 * MIB) for t in ts]
+    trend = analyse_series(ts, values, warmup_end=0.2)
+    assert trend.pattern == "plateau"
+    assert trend.plateau_at_s is not None and trend.plateau_at_s < 1.0
+    assert analyse_series(ts, values).pattern == "flat"  # imports not known: nothing says it was work

@@ -38,6 +38,7 @@ Cut = Literal["finalizing", "end"]
 # Native functions through which tracemalloc sees an allocation (numpy reports its data buffers too),
 # and pymalloc's own bookkeeping, which it does not see even though it runs inside PyObject_Malloc.
 _TRACEMALLOC_VISIBLE = ("PyMem_", "_PyMem_", "PyObject_", "_PyObject_", "PyDataMem_")
+_ALLOCATING_WORDS = ("Malloc", "Calloc", "Realloc", "Alloc", "New", "NEW", "Resize", "Strdup")
 _ALLOCATOR_INTERNALS = ("arena_map_", "new_arena", "allocate_from_new_pool", "_PyObject_ArenaMmap")
 
 
@@ -598,7 +599,9 @@ def visible_to_tracemalloc(frames: Sequence[StackFrame]) -> bool:
     for name in native_part(frames)[:4]:
         if name.startswith(_ALLOCATOR_INTERNALS):
             return False
-        if name.startswith(_TRACEMALLOC_VISIBLE):
+        # an allocation function of those families; not any PyObject_ function (_PyObject_MakeTpCall is the
+        # call into a C extension whose own malloc tracemalloc does not see)
+        if name.startswith(_TRACEMALLOC_VISIBLE) and any(w in name for w in _ALLOCATING_WORDS):
             return True
     return False
 

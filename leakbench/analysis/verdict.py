@@ -152,7 +152,12 @@ def decide(
         kind, confidence = "no-leak", 0.7
         reasons.append(f"RSS is {pattern}")
 
-    if kind in ("leak", "no-leak") and too_short and not steady:
+    if (
+        kind in ("leak", "no-leak", "inconclusive")
+        and too_short
+        and not steady
+        and not (failure and kind == "inconclusive")
+    ):
         kind, confidence = "inconclusive", 0.3
         reasons.insert(
             0,

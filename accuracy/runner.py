@@ -245,10 +245,9 @@ def render_table(records: dict[str, dict[str, object]]) -> str:
     return "\n".join(rows)
 
 
-def merge_results(path: Path, outcomes: list[Outcome], commit: str) -> None:
+def merge_results(path: Path, outcomes: list[Outcome], when: str) -> None:
     data_file = path.with_suffix(".json")
     records: dict[str, dict[str, object]] = json.loads(data_file.read_text()) if data_file.exists() else {}
-    when = f"{datetime.now(UTC):%m-%d %H:%M} @{commit}"
     for o in outcomes:
         records[o.program.name] = {
             "expected": o.program.expected,
@@ -272,7 +271,9 @@ def merge_results(path: Path, outcomes: list[Outcome], commit: str) -> None:
 
 
 def _commit() -> str:
-    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
+    """The checkout the runs measured, `-dirty` when it had uncommitted changes."""
+    cmd = ["git", "describe", "--always", "--dirty", "--exclude", "*"]
+    out = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
     return out.stdout.strip() or "?"
 
 
@@ -300,6 +301,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{p.name:<45} {p.expected:<8} line {lines:<28} root {' | '.join(p.roots) or '–'}")
         return 0
     out_root = args.out or CACHE / "runs" / datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    when = f"{datetime.now(UTC):%m-%d %H:%M} @{_commit()}"  # when the pass started, on which code
     print(f"accuracy: {len(programs)} programs × {args.runs} runs, {args.jobs} at a time; runs in {out_root}")
     outcomes = run_corpus(programs, args.runs, args.jobs, args.python, out_root)
     print()
@@ -309,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     for o in failed:
         print(f"  below the bar: {o.program.name} (expected {o.program.expected}): {', '.join(o.verdicts)}")
     if args.results:
-        merge_results(args.results, outcomes, _commit())
+        merge_results(args.results, outcomes, when)
     return 1 if failed else 0
 
 

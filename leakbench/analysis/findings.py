@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 
 from leakbench.analysis.model import Retention, Role, StageReport, StageStatus, Suspect, TargetExit, Trend, Verdict
 from leakbench.analysis.trend import analyse_series
-from leakbench.analysis.verdict import MIN_DURATION_S, ProcessTrend, decide, target_failed
+from leakbench.analysis.verdict import MIN_DURATION_S, ProcessTrend, decide, growing, target_failed
 
 # How much each stage slows the target and changes its timing: a run is as disturbed as its worst stage.
 DISTURBANCE = {"rss": 0, "native": 1, "backrefs": 2, "tracemalloc": 3}
@@ -190,7 +190,10 @@ def join(
     judge = least_disturbed(runs)
     hints = next((r for r in runs if any(s.startswith("tracemalloc") for s in r.stages)), None)
     native_judges = judge is not None and any(s.startswith("native") for s in judge.stages)
-    suspects = merge_suspects(reports, native_shape_wins=native_judges)
+    # The native run's judgement of a site's shape replaces tracemalloc's only while its RSS does not grow
+    # either: a site it judged by a few sampled points is not enough against a process that keeps growing.
+    settled = judge is not None and not any(growing(p) for p in judge.processes)
+    suspects = merge_suspects(reports, native_shape_wins=native_judges and settled)
     retention = tuple(r for report in reports.values() for r in report.retention)
     failed = sum(int(r.data.get("failed_allocations", 0) or 0) for r in reports.values())
     exit_ = primary.exit if primary else TargetExit(None, None, "ok")
@@ -210,6 +213,8 @@ def join(
         ran_native="native" in {n.split("-")[0] for n, r in reports.items() if r.status == "ok"},
         roles=roles,
     )
+    if judge is not None and judge.disturbance >= DISTURBANCE["tracemalloc"] and verdict.kind == "leak":
+        verdict = _judged_under_tracemalloc(verdict, judge)
     stages = tuple(_stage_line(name, r, exit_, primary) for name, r in reports.items())
     sources: list[tuple[str, str]] = []
     if judge:
@@ -229,6 +234,16 @@ def join(
         sources=tuple(sources),
         roles=tuple(sorted(roles.items())),
     )
+
+
+def _judged_under_tracemalloc(verdict: Verdict, judge: RunView) -> Verdict:
+    """Only a run under tracemalloc to judge on: it slows the target several times, so a cache that fills
+    in seconds when run plainly may still be filling here. Said plainly, with a little less confidence."""
+    reason = (
+        f"the shape is read on {judge.label()}, which slows the target several times: growth toward a bound "
+        "that is still filling looks the same there; the full playbook judges on the native tracker's run"
+    )
+    return replace(verdict, confidence=min(verdict.confidence, 0.75), reasons=(*verdict.reasons, reason))
 
 
 def traced_growth(reports: Mapping[str, StageReport]) -> dict[int, Trend]:

@@ -555,7 +555,11 @@ def site_shape(times_ms: Sequence[int], values: Sequence[int]) -> tuple[float, s
     growth = values[-1] - values[first]
     third = first + (len(values) - first) * 2 // 3
     late = values[-1] - values[third]
-    steady = grew >= STEADY_SHARE and values[-1] >= max(values) * 0.9 and growth > 0 and late >= STILL_RISING * growth
+    # ends near its level of the last third (not freed at the end); a momentary double, the old and the new
+    # copy of an array replaced by a bigger one, is not the level
+    tail = sorted(values[third:])
+    kept = values[-1] >= 0.9 * tail[len(tail) // 2]
+    steady = grew >= STEADY_SHARE and kept and growth > 0 and late >= STILL_RISING * growth
     return grew, "steady" if steady else "one-off", growth / span_s
 
 

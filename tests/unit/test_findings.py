@@ -183,6 +183,11 @@ def test_a_native_site_is_steady_only_while_it_keeps_rising() -> None:
     assert site_shape(times, rising) is not None and site_shape(times, rising)[1] == "steady"  # type: ignore[index]
     shape = site_shape(times, churn)
     assert shape is not None and shape[1] == "one-off"
+    # an array replaced by a bigger one: both copies are live for a moment now and then
+    replaced = [i * 1000 * (2 if i % 7 == 3 else 1) for i in range(50)]
+    assert site_shape(times, replaced)[1] == "steady"  # type: ignore[index]
+    freed = [*rising[:-3], 0, 0, 0]
+    assert site_shape(times, freed)[1] == "one-off"  # type: ignore[index]
 
 
 def test_an_lru_cache_with_a_maxsize_is_bounded_and_without_one_is_not() -> None:

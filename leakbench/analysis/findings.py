@@ -83,7 +83,9 @@ def merge_suspects(reports: Mapping[str, StageReport], *, native_shape_wins: boo
     site's shape (steady or made once) replaces tracemalloc's. Ranked by `rank`.
     """
     merged: dict[tuple[str, int, int], Suspect] = {}
-    for report in reports.values():
+    # the stages that measure retained growth first, whatever order the reports come in
+    order = {"tracemalloc": 0, "native": 1, "line_profile": 3}
+    for report in sorted(reports.values(), key=lambda r: order.get(r.name.split("-")[0], 2)):
         kind = report.name.split("-")[0]
         for s in report.suspects:
             s = _measured(s, kind)
@@ -93,6 +95,10 @@ def merge_suspects(reports: Mapping[str, StageReport], *, native_shape_wins: boo
                 merged[key] = s
                 continue
             okey = (old.file, old.line, old.pid)
+            if kind == "line_profile":
+                # the line profile measures what a line added over a short repro (allocations it may free
+                # again), not what it retained over the run: it agrees on the line, it does not size it
+                s = replace(s, bytes=0, count=0)
             trend = _stronger(old.trend, s.trend)
             if native_shape_wins and kind == "native" and s.trend in NATIVE_SHAPE and old.trend != "failed":
                 trend = s.trend
@@ -199,6 +205,7 @@ def join(
     exit_ = primary.exit if primary else TargetExit(None, None, "ok")
     others = tuple(r for r in runs if judge is not None and r is not judge and r.processes)
     roles = {p.pid: p.role for r in runs for p in r.processes}
+    heap = native_heap(reports) if native_judges else ()
     verdict = decide(
         judge.processes if judge else (),
         exit_,
@@ -212,6 +219,7 @@ def join(
         disturbed=tuple((r.label(), r.processes) for r in others),
         ran_native="native" in {n.split("-")[0] for n, r in reports.items() if r.status == "ok"},
         roles=roles,
+        judged_heap=heap,
     )
     if judge is not None and judge.disturbance >= DISTURBANCE["tracemalloc"] and verdict.kind == "leak":
         verdict = _judged_under_tracemalloc(verdict, judge)
@@ -256,6 +264,24 @@ def traced_growth(reports: Mapping[str, StageReport]) -> dict[int, Trend]:
         if len(rows) >= 3:
             out[int(pid)] = analyse_series([r[0] for r in rows], [r[1] for r in rows])
     return out
+
+
+def native_heap(reports: Mapping[str, StageReport]) -> tuple[ProcessTrend, ...]:
+    """The trend of what each process held (every live allocation and the interpreter's arenas) in the
+    native tracker's run, up to the moment the target's code returned: the live heap of the least-disturbed
+    run, free of the allocator's retention and of the teardown."""
+    native = reports.get("native")
+    if native is None or native.status != "ok":
+        return ()
+    out = []
+    for proc in native.data.get("processes", []):
+        rows = [r for r in proc.get("live", []) if proc.get("target_end_s") is None or r[0] < proc["target_end_s"]]
+        if len(rows) < 5:
+            continue
+        times, values = [r[0] for r in rows], [int(r[1]) for r in rows]
+        trend = analyse_series(times, values)
+        out.append(ProcessTrend(int(proc["pid"]), proc.get("role", "main"), trend, len(rows), tuple(values)))
+    return tuple(out)
 
 
 def _native_live(reports: Mapping[str, StageReport]) -> int | None:

@@ -7,12 +7,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from leakbench.analysis.model import Retention, Role, Suspect, TargetExit, Trend, Verdict, VerdictKind
-from leakbench.analysis.trend import significant, trough_growth
+from leakbench.analysis.trend import MIN_GROWTH_BYTES, significant, trough_growth
 from leakbench.units import and_list, human_bytes, human_duration, human_rate
 
 MIN_SAMPLES = 5
 MIN_DURATION_S = 2.0  # a steady part shorter than this is too thin to call a trend either way
 SMALL_LEAK = 256 * 1024
+HEAP_LINE_R2 = 0.6  # the live heap's rise is a line, not temporaries caught at the sampled moments
 STOPPED_SHARE = 0.25  # the least-disturbed run's tail grows slower than this share of the site's rate: stopped
 
 
@@ -49,12 +50,14 @@ def decide(
     disturbed: Sequence[tuple[str, Sequence[ProcessTrend]]] = (),
     ran_native: bool | None = None,
     roles: Mapping[int, Role] | None = None,
+    judged_heap: Sequence[ProcessTrend] = (),
 ) -> Verdict:
     """The verdict, with the reasons that led to it, most important first.
 
     A leak is a site (a line, or a native stack attributed to one) whose retained bytes keep rising with the
     work after the warm-up, in most intervals (`Suspect.trend == "steady"`); RSS alone never makes one.
-    `roles` says which pid (of any run) is a worker (child).
+    `roles` says which pid (of any run) is a worker (child); `judged_heap`: the live-heap trends of the
+    least-disturbed run when the native tracker measured them.
     `processes` are the trends of the least-disturbed run (`judged_on` names it): its shape wins over the
     slower runs' (`disturbed`) when they disagree. A root with a bound (an lru_cache with a maxsize) is a
     cache filling toward it, never a leak. `native_live_bytes`: what the native tracker saw allocated during
@@ -68,14 +71,17 @@ def decide(
     growers = sorted((p for p in processes if growing(p)), key=lambda p: p.trend.slope_bytes_per_s, reverse=True)
     focus = growers[0] if growers else main
     bounded = bounded_root(retention)
-    candidates = [s for s in suspects if s.trend == "steady" and s.bytes >= SMALL_LEAK]
+    # a line whose fitted rate falls is not growing with the work, whatever share of intervals it rose in
+    candidates = [s for s in suspects if s.trend == "steady" and s.bytes >= SMALL_LEAK and s.rate_bytes_per_s >= 0]
     steady = [] if bounded is not None else candidates
     pattern = focus.trend.pattern if focus else "flat"
     rate = focus.trend.slope_bytes_per_s if focus else 0.0
     top = suspects[0] if suspects else None
     failure = target_failed(exit)
     too_short = main is None or main.samples < MIN_SAMPLES or main.trend.duration_s < MIN_DURATION_S
-    stopped = _stopped_in_judged_run(steady[0], processes, disturbed, judged_on) if steady and disturbed else None
+    stopped = None
+    if steady and disturbed:
+        stopped = _stopped_in_judged_run(steady[0], processes, disturbed, judged_on, roles, judged_heap)
     where_from = f" in {judged_on}" if judged_on and disturbed else ""
 
     if exit.status == "memory-error" or failed_allocations:
@@ -256,22 +262,31 @@ def _stopped_in_judged_run(
     processes: Sequence[ProcessTrend],
     disturbed: Sequence[tuple[str, Sequence[ProcessTrend]]],
     judged_on: str | None = None,
+    roles: Mapping[int, Role] | None = None,
+    heap: Sequence[ProcessTrend] = (),
 ) -> str | None:
     """The site grew steadily in a slower run, but in the least-disturbed run the memory of its process
     levelled off: a cache that was still filling under the slower instruments. None when it did not stop.
 
     Each run has its own pids, so the site's process is matched by role (main, or the children together).
     """
-    if site.rate_bytes_per_s <= 0:
-        return None
-    in_child = any(p.pid == site.pid and p.role == "child" for _label, others in disturbed for p in others)
+    in_child = (roles or {}).get(site.pid) == "child" or any(
+        p.pid == site.pid and p.role == "child" for _label, others in disturbed for p in others
+    )
     mine = [p for p in processes if (p.role == "child") == in_child]
     if not mine or any(p.samples < MIN_SAMPLES or p.trend.duration_s < MIN_DURATION_S for p in mine):
         return None
-    if any(p.trend.pattern not in ("plateau", "flat") for p in mine):
+    # Positive evidence that it stopped: the memory rose and levelled off. A flat RSS only says the growth
+    # is too small to show against the process's size (a slow leak), not that it stopped.
+    if not any(p.trend.pattern == "plateau" for p in mine) or any(growing(p) for p in mine):
+        return None
+    # ... and what the processes held (the native tracker's live heap) did not keep rising either: RSS may
+    # hide a slow leak behind a big one-time load that the teardown frees
+    if any(_live_heap_grows(h) for h in heap if (h.role == "child") == in_child):
         return None
     tail = max(p.trend.slope_bytes_per_s for p in mine)
-    if tail >= STOPPED_SHARE * site.rate_bytes_per_s:
+    rate = max(site.rate_bytes_per_s, site.bytes / max(max(p.trend.duration_s for p in mine), 1.0))
+    if tail >= STOPPED_SHARE * rate:
         return None
     p = max(mine, key=lambda p: p.trend.end_bytes)
     when = f" from {p.trend.plateau_at_s:.0f} s on" if p.trend.plateau_at_s is not None else ""
@@ -291,6 +306,16 @@ def c_level_note(s: Suspect) -> str | None:
     invisible = max(0, s.native_bytes - s.tracemalloc_bytes)
     total = invisible + min(s.tracemalloc_bytes, s.native_bytes)
     return f"{human_bytes(invisible)} of {human_bytes(total)} is C-level (not seen by tracemalloc)"
+
+
+def _live_heap_grows(h: ProcessTrend) -> bool:
+    """The native tracker's live heap rose in a line after the warm-up: exact accounting, no allocator
+    noise, so a rise of a few MiB counts even behind a big one-time load (which RSS's relative threshold
+    would call flat)."""
+    t = h.trend
+    if t.pattern in ("plateau", "sawtooth"):
+        return False
+    return t.slope_bytes_per_s > 0 and t.growth_bytes >= MIN_GROWTH_BYTES and t.r_squared >= HEAP_LINE_R2
 
 
 def _heap_grows(grower: ProcessTrend, traced: Mapping[int, Trend] | None) -> bool:

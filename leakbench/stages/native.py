@@ -203,6 +203,10 @@ def analyse_capture(
         "capture_state": capture.describe_cut(),
         "events": len(capture.events),
         "leak_cut": report.cut,
+        # live bytes (every allocation and the interpreter's arenas) over time, for the verdict's trend of
+        # the least-disturbed run; with the moment the target's code returned
+        "live": [[round(t / 1000, 3), b] for t, b in zip(timeline.times_ms, timeline.total, strict=True)],
+        "target_end_s": next((m.time_ms / 1000 for m in capture.marks if m.label == "target-end"), None),
         "leaked_bytes": report.bytes,
         "leaked_blocks": report.count,
         "interpreter_arena_bytes": report.interpreter_bytes,

@@ -206,3 +206,49 @@ def test_a_conclusive_stop_waits_for_every_process() -> None:
 
 def test_trend_helpers_are_consistent() -> None:
     assert isinstance(_process(_linear()).trend, Trend)
+
+
+def test_the_line_profile_agrees_on_a_line_but_does_not_size_it() -> None:
+    tm = StageReport("tracemalloc", "ok", "", suspects=(_suspect(size=300 * 1024),))
+    lp = StageReport("line_profile", "ok", "", suspects=(_suspect(size=53 * MIB, trend="", stages=("line_profile",)),))
+    for reports in ({"tracemalloc": tm, "line_profile": lp}, {"line_profile": lp, "tracemalloc": tm}):
+        merged = merge_suspects(reports)
+        assert len(merged) == 1
+        assert merged[0].bytes == 300 * 1024 and set(merged[0].stages) == {"tracemalloc", "line_profile"}
+
+
+def test_a_site_whose_fitted_rate_falls_is_not_steady_growth() -> None:
+    v = decide([_process(_plateau())], OK, [_suspect(size=300 * 1024, rate_bytes_per_s=-2000.0)])
+    assert v.kind == "no-leak"
+
+
+def test_a_slow_leak_behind_a_big_load_is_not_taken_for_a_filled_cache() -> None:
+    # RSS: a big one-time load, then a slow rise that hardly shows against it (a plateau in shape)
+    rss = [20 * MIB + min(i, 30) * 7 * MIB + i * 8 * 1024 for i in range(100)]
+    slow = ("run-1 (under tracemalloc)", [_process(_linear(), pid=100)])
+    site = _suspect(rate_bytes_per_s=4 * MIB)
+    judged = [_process(rss, pid=200)]
+    assert judged[0].trend.pattern == "plateau"
+    assert decide(judged, OK, [site], disturbed=[slow]).kind == "no-leak"
+    # the native tracker's live heap of that run keeps rising: the load stopped, the leak did not
+    heap = [_process([220 * MIB + i * 64 * 1024 for i in range(50)], pid=200)]
+    assert decide(judged, OK, [site], disturbed=[slow], judged_heap=heap).kind == "leak"
+
+
+def test_the_native_live_heap_is_read_up_to_the_end_of_the_targets_code() -> None:
+    live = [[i * 0.1, 100 * MIB + i * MIB] for i in range(40)] + [[4.0, 5 * MIB]]
+    native = StageReport(
+        "native", "ok", "", data={"processes": [{"pid": 7, "role": "main", "live": live, "target_end_s": 3.95}]}
+    )
+    from leakbench.analysis.findings import native_heap
+
+    (heap,) = native_heap({"native": native})
+    assert heap.trend.pattern == "linear" and heap.trend.slope_bytes_per_s > 0
+
+
+def test_a_live_heap_that_filled_and_levelled_off_does_not_count_as_growing() -> None:
+    rss = [20 * MIB + min(i, 30) * 2 * MIB for i in range(100)]
+    slow = ("run-1 (under tracemalloc)", [_process(_linear(), pid=100)])
+    heap = [_process([10 * MIB + min(i, 15) * 4 * MIB for i in range(50)], pid=200)]
+    v = decide([_process(rss, pid=200)], OK, [_suspect()], disturbed=[slow], judged_heap=heap)
+    assert v.kind == "no-leak"

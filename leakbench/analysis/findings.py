@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 
 from leakbench.analysis.model import Retention, Role, StageReport, StageStatus, Suspect, TargetExit, Trend, Verdict
 from leakbench.analysis.trend import analyse_series
-from leakbench.analysis.verdict import MIN_DURATION_S, ProcessTrend, decide, growing, target_failed
+from leakbench.analysis.verdict import ProcessTrend, decide, growing, target_failed
 
 # How much each stage slows the target and changes its timing: a run is as disturbed as its worst stage.
 DISTURBANCE = {"rss": 0, "native": 1, "backrefs": 2, "tracemalloc": 3}
@@ -223,7 +223,7 @@ def join(
     )
     if judge is not None and judge.disturbance >= DISTURBANCE["tracemalloc"] and verdict.kind == "leak":
         verdict = _judged_under_tracemalloc(verdict, judge)
-    stages = tuple(_stage_line(name, r, exit_, primary) for name, r in reports.items())
+    stages = tuple(_stage_line(name, r, exit_, primary, verdict) for name, r in reports.items())
     sources: list[tuple[str, str]] = []
     if judge:
         sources.append(("trend, plateau and rate", judge.label()))
@@ -292,10 +292,15 @@ def _native_live(reports: Mapping[str, StageReport]) -> int | None:
     return None if main is None else int(main["leaked_bytes"]) + int(main["interpreter_arena_bytes"])
 
 
-def _stage_line(name: str, report: StageReport, exit: TargetExit, primary: RunView | None) -> StageLine:
-    """A stage that measured nothing because the target failed at once does not pretend to be ok."""
+def _stage_line(
+    name: str, report: StageReport, exit: TargetExit, primary: RunView | None, verdict: Verdict
+) -> StageLine:
+    """A stage that measured nothing useful because the target failed before its work does not pretend
+    to be ok: when the verdict is that failure (inconclusive), a stage that found no suspect and no root
+    failed with it."""
     failure = target_failed(exit)
     found = bool(report.suspects or report.retention)
-    if failure and primary is not None and primary.duration_s < MIN_DURATION_S and report.status == "ok" and not found:
-        return StageLine(name, "failed", f"nothing to measure: {failure} after {primary.duration_s:.1f} s")
+    failed_early = failure is not None and verdict.kind == "inconclusive" and verdict.summary.startswith("The target")
+    if failed_early and primary is not None and report.status == "ok" and not found:
+        return StageLine(name, "failed", f"too little to measure: {failure} after {primary.duration_s:.1f} s")
     return StageLine(name, report.status, report.message)

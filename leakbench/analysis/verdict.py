@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,6 +118,10 @@ def decide(
         else:
             reasons.append(f"RSS is {pattern}{where_from}: its growth is hidden by the start-up or too small yet")
             rate = s.rate_bytes_per_s
+            live = [h for h in judged_heap if _live_heap_grows(h)]
+            if live:
+                rate = max(h.trend.slope_bytes_per_s for h in live)
+                reasons.append(f"what the processes hold grows at {human_rate(rate)}{where_from} (native live heap)")
             pattern = "linear"
             focus = None
     elif growers and _allocator_retention(growers[0], traced_growth, native_live_bytes):
@@ -226,8 +231,14 @@ def target_failed(exit: TargetExit) -> str | None:
 
 
 def bounded_root(retention: Sequence[Retention]) -> Retention | None:
-    """The root that holds most of the growth, when it is bounded and no unbounded root holds as much."""
-    rooted = [r for r in retention if r.root and not r.root.startswith(("referenced from", "a chain"))]
+    """The root that holds most of the growth, when it is bounded and no unbounded root holds as much.
+
+    A bounded cache inside the standard library (typing's own lru_caches) never explains a program's growth:
+    a chain that ends there was found from the wrong end, and is not taken as the program's bound.
+    """
+    rooted = [
+        r for r in retention if r.root and not r.root.startswith(("referenced from", "a chain")) and not _stdlib_root(r)
+    ]
     if not rooted:
         return None
     biggest = max(rooted, key=lambda r: r.bytes_growth)
@@ -235,6 +246,13 @@ def bounded_root(retention: Sequence[Retention]) -> Retention | None:
         return None
     rivals = [r for r in rooted if r.bound is None and r.bytes_growth >= 0.25 * biggest.bytes_growth]
     return None if rivals else biggest
+
+
+def _stdlib_root(r: Retention) -> bool:
+    """'cache of functools.lru_cache on typing._SpecialForm.__getitem__': a root in a standard module."""
+    words = r.root.rsplit(" on ", 1)[-1] if " on " in r.root else r.root.split(" ")[-1]
+    module = words.split(".", 1)[0]
+    return bool(module) and module in sys.stdlib_module_names and module != "__main__"
 
 
 def bound_text(root: Retention, suspects: Sequence[Suspect]) -> str:

@@ -27,6 +27,9 @@ from leakbench.stages.base import Contribution, StageContext
 from leakbench.units import human_bytes
 
 TOP_SITES = 10
+# A conclusive stop needs this many snapshots of every process: snapshots stretch when the heap is big (a
+# one-time load of millions of objects), and a few slow ones over a set-up would end the run before its work.
+CONCLUSIVE_SNAPSHOTS = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +64,9 @@ class ConclusivePolicy:
         }
         if not heaps:
             return None
+        snapshots = {pid: sum(1 for e in evs if e.get("event") == "snapshot") for pid, evs in events.items()}
+        if any(snapshots.get(pid, 0) < CONCLUSIVE_SNAPSHOTS for pid in heaps):
+            return None  # the lines' own trends need enough snapshots, however straight the total looks
         verdicts = [_conclusive(h, self.seconds) for h in heaps.values()]
         if None in verdicts:  # a process whose trend has not shown yet
             return None

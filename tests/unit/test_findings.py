@@ -252,3 +252,10 @@ def test_a_live_heap_that_filled_and_levelled_off_does_not_count_as_growing() ->
     heap = [_process([10 * MIB + min(i, 15) * 4 * MIB for i in range(50)], pid=200)]
     v = decide([_process(rss, pid=200)], OK, [_suspect()], disturbed=[slow], judged_heap=heap)
     assert v.kind == "no-leak"
+
+
+def test_a_bounded_cache_of_the_standard_library_is_not_the_programs_bound() -> None:
+    typing_cache = Retention(
+        "tuple", 120, 22000, 100, "cache of functools.lru_cache on typing._SpecialForm.__getitem__", (), bound=128
+    )
+    assert decide([_process(_linear())], OK, [_suspect()], retention=[typing_cache]).kind == "leak"

@@ -101,6 +101,33 @@ def _memory_section(evidence: Mapping[str, Any], details: Mapping[str, Mapping[s
             )
         )
     blocks.append(Table(("pid", "role", "pattern", "slope", "R²", "start → end", "peak"), tuple(rows)))
+    judged = evidence["verdict"].get("judged_on")
+    others = [p for p in evidence["processes"] if str(p["pid"]) not in data.get("trends", {})]
+    if judged and others:
+        blocks.append(
+            Para(
+                (
+                    t("The table above is the RSS stage's own run. The verdict reads the shape and the rate on "),
+                    b(judged),
+                    t(", which slows the target least:"),
+                )
+            )
+        )
+        blocks.append(
+            Table(
+                ("pid", "role", "pattern", "slope", "peak"),
+                tuple(
+                    (
+                        (t(str(p["pid"])),),
+                        (t(p["role"]),),
+                        (t(p.get("pattern", "")),),
+                        (t(human_rate(p["growth_bytes_per_s"])),),
+                        (t(human_bytes(p["peak_rss_bytes"])),),
+                    )
+                    for p in others
+                ),
+            )
+        )
     limit = evidence["target"].get("memory_limit_bytes")
     to_limit = evidence["verdict"].get("seconds_to_limit")
     if limit and to_limit is not None:

@@ -278,7 +278,10 @@ def native_heap(reports: Mapping[str, StageReport]) -> tuple[ProcessTrend, ...]:
         rows = [r for r in proc.get("live", []) if proc.get("target_end_s") is None or r[0] < proc["target_end_s"]]
         if len(rows) < 5:
             continue
-        rows = _without_teardown(rows)
+        # the work after the set-up: a one-time load and its temporaries peak early in the run
+        rows = _without_teardown(rows)[len(rows) // 3 :]
+        if len(rows) < 5:
+            continue
         times, values = [r[0] for r in rows], [int(r[1]) for r in rows]
         trend = analyse_series(times, values)
         out.append(ProcessTrend(int(proc["pid"]), proc.get("role", "main"), trend, len(rows), tuple(values)))
@@ -293,7 +296,7 @@ def _without_teardown(rows: list[list[float]]) -> list[list[float]]:
     """Leave out a drop at the very end: main() returning frees its locals before the end mark is set."""
     keep = len(rows)
     last = max(1, int(len(rows) * (1 - TEARDOWN_SHARE)))
-    while keep > last and rows[keep - 1][1] < TEARDOWN_DROP * max(r[1] for r in rows[: keep - 1]):
+    while keep > last and rows[keep - 1][1] < TEARDOWN_DROP * max(r[1] for r in rows[keep // 2 : keep - 1]):
         keep -= 1
     return rows[:keep]
 

@@ -84,6 +84,7 @@ def decide(
     if steady and disturbed:
         stopped = _stopped_in_judged_run(steady[0], processes, disturbed, judged_on, roles, judged_heap)
     where_from = f" in {judged_on}" if judged_on and disturbed else ""
+    traced_growth = _by_role(traced_growth or {}, processes, roles or {})
 
     if exit.status == "memory-error" or failed_allocations:
         kind, confidence = "oom", 0.95
@@ -136,10 +137,17 @@ def decide(
         rate = 0.0
     elif growers and _heap_grows(growers[0], traced_growth):
         kind, confidence = "leak", 0.6
-        traced = (traced_growth or {})[growers[0].pid]
+        traced = traced_growth[growers[0].pid]
         reasons.append(
             f"the live Python heap grows ({human_bytes(traced.growth_bytes)}, {traced.pattern}) with RSS, "
             "spread over many lines rather than one"
+        )
+    elif growers and any(_live_heap_grows(h) and h.role == growers[0].role for h in judged_heap):
+        kind, confidence = "leak", 0.6
+        held = max((h for h in judged_heap if _live_heap_grows(h)), key=lambda h: h.trend.slope_bytes_per_s)
+        reasons.append(
+            f"what the process holds grows at {human_rate(held.trend.slope_bytes_per_s)} with RSS (the native "
+            "tracker's live heap), spread over many small allocations rather than one line"
         )
     elif growers and not ran_native and pattern == "linear" and focus is not None and focus.trend.r_squared >= 0.9:
         kind, confidence = "inconclusive", 0.5
@@ -324,6 +332,23 @@ def c_level_note(s: Suspect) -> str | None:
     invisible = max(0, s.native_bytes - s.tracemalloc_bytes)
     total = invisible + min(s.tracemalloc_bytes, s.native_bytes)
     return f"{human_bytes(invisible)} of {human_bytes(total)} is C-level (not seen by tracemalloc)"
+
+
+def _by_role(
+    traced: Mapping[int, Trend], processes: Sequence[ProcessTrend], roles: Mapping[int, Role]
+) -> dict[int, Trend]:
+    """Tracemalloc's heap trends keyed by the judged run's pids: each run has its own pids, so the main
+    process is matched to the main process, a worker to the worker whose heap grew most."""
+    out = dict(traced)
+    by_role: dict[str, Trend] = {}
+    for pid, t in traced.items():
+        role = roles.get(pid, "main")
+        if role not in by_role or t.growth_bytes > by_role[role].growth_bytes:
+            by_role[role] = t
+    for p in processes:
+        if p.pid not in out and p.role in by_role:
+            out[p.pid] = by_role[p.role]
+    return out
 
 
 def _live_heap_grows(h: ProcessTrend) -> bool:

@@ -259,3 +259,21 @@ def test_a_bounded_cache_of_the_standard_library_is_not_the_programs_bound() -> 
         "tuple", 120, 22000, 100, "cache of functools.lru_cache on typing._SpecialForm.__getitem__", (), bound=128
     )
     assert decide([_process(_linear())], OK, [_suspect()], retention=[typing_cache]).kind == "leak"
+
+
+def test_allocator_retention_is_read_across_runs_by_role() -> None:
+    # RSS grows in the native tracker's run (pid 200) while tracemalloc's heap (its own run, pid 100) is flat
+    # and the native tracker saw little still live: the allocator keeping freed memory
+    flat_heap = analyse_series([i * 0.5 for i in range(20)], [30 * MIB] * 20)
+    v = decide(
+        [_process(_linear(), pid=200)],
+        OK,
+        [],
+        traced_growth={100: flat_heap},
+        native_live_bytes=MIB,
+        roles={100: "main", 200: "main"},
+        judged_on="run-2 (under the native tracker)",
+        disturbed=[("run-1 (under tracemalloc)", [_process(_linear(), pid=100)])],
+    )
+    assert v.kind == "no-leak"
+    assert "allocator" in v.reasons[0]

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from leakbench.analysis.model import Retention, Role, StageReport, StageStatus, Suspect, TargetExit, Trend, Verdict
-from leakbench.analysis.trend import analyse_series
+from leakbench.analysis.trend import analyse_series, without_final_drop
 from leakbench.analysis.verdict import ProcessTrend, decide, growing, target_failed
 
 # How much each stage slows the target and changes its timing: a run is as disturbed as its worst stage.
@@ -278,27 +278,14 @@ def native_heap(reports: Mapping[str, StageReport]) -> tuple[ProcessTrend, ...]:
         rows = [r for r in proc.get("live", []) if proc.get("target_end_s") is None or r[0] < proc["target_end_s"]]
         if len(rows) < 5:
             continue
+        times, values = without_final_drop([r[0] for r in rows], [int(r[1]) for r in rows])
         # the work after the set-up: a one-time load and its temporaries peak early in the run
-        rows = _without_teardown(rows)[len(rows) // 3 :]
-        if len(rows) < 5:
+        times, values = times[len(rows) // 3 :], values[len(rows) // 3 :]
+        if len(times) < 5:
             continue
-        times, values = [r[0] for r in rows], [int(r[1]) for r in rows]
         trend = analyse_series(times, values)
         out.append(ProcessTrend(int(proc["pid"]), proc.get("role", "main"), trend, len(rows), tuple(values)))
     return tuple(out)
-
-
-TEARDOWN_SHARE = 0.1  # the last tenth of the samples may be main() returning and freeing what it held
-TEARDOWN_DROP = 0.9
-
-
-def _without_teardown(rows: list[list[float]]) -> list[list[float]]:
-    """Leave out a drop at the very end: main() returning frees its locals before the end mark is set."""
-    keep = len(rows)
-    last = max(1, int(len(rows) * (1 - TEARDOWN_SHARE)))
-    while keep > last and rows[keep - 1][1] < TEARDOWN_DROP * max(r[1] for r in rows[keep // 2 : keep - 1]):
-        keep -= 1
-    return rows[:keep]
 
 
 def _native_live(reports: Mapping[str, StageReport]) -> int | None:

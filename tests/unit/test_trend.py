@@ -64,3 +64,14 @@ def test_growth_that_stopped_within_the_warm_up_after_the_imports_is_a_plateau()
     assert trend.pattern == "plateau"
     assert trend.plateau_at_s is not None and trend.plateau_at_s < 1.0
     assert analyse_series(ts, values).pattern == "flat"  # imports not known: nothing says it was work
+
+
+def test_a_drop_at_the_very_end_is_the_teardown_not_the_work() -> None:
+    from leakbench.analysis.trend import without_final_drop
+
+    ts = [i * 0.1 for i in range(50)]
+    values = [200 * MIB + i * MIB // 4 for i in range(48)] + [150 * MIB, 20 * MIB]
+    kept_ts, kept = without_final_drop(ts, values)
+    assert len(kept) == 48 and kept_ts[-1] == ts[47]
+    saw = [(i % 10) * MIB for i in range(50)]  # a drop earlier in the run is its shape: kept
+    assert len(without_final_drop(ts, saw)[1]) >= 45

@@ -277,3 +277,17 @@ def test_allocator_retention_is_read_across_runs_by_role() -> None:
     )
     assert v.kind == "no-leak"
     assert "allocator" in v.reasons[0]
+
+
+def test_the_full_playbook_ends_with_a_run_of_rss_sampling_alone() -> None:
+    from leakbench.investigation import plan
+    from leakbench.playbook import load
+    from leakbench.stages.base import registry
+
+    book = load("full")
+    stages = [registry()[spec.kind].factory(spec.params) for spec in book.stages]
+    groups = plan(stages)
+    last = groups[-1]
+    assert len(last) == 1 and stages[last[0]].kind == "rss"
+    assert RunView("run-4", ("rss-2",), OK, 1.0, ()).disturbance == 0
+    assert RunView("run-4", ("rss-2",), OK, 1.0, ()).label() == "run-4 (RSS sampling alone)"

@@ -205,7 +205,9 @@ def join(
     exit_ = primary.exit if primary else TargetExit(None, None, "ok")
     others = tuple(r for r in runs if judge is not None and r is not judge and r.processes)
     roles = {p.pid: p.role for r in runs for p in r.processes}
-    heap = native_heap(reports) if native_judges else ()
+    # What the processes held in the native tracker's run: a plateau of RSS in the judged run is only growth
+    # that stopped if that live heap levelled off too (RSS hides a slow leak behind a big one-time load).
+    heap = native_heap(reports)
     verdict = decide(
         judge.processes if judge else (),
         exit_,

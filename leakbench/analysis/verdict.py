@@ -33,7 +33,9 @@ def growing(pt: ProcessTrend) -> bool:
     if t.pattern in ("linear", "step"):
         return t.slope_bytes_per_s > 0
     if t.pattern == "sawtooth":
-        return significant(trough_growth(pt.rss_series), t.start_bytes)
+        # the lows rising over the run after its start-up (the imports fill the first samples)
+        series = pt.rss_series[len(pt.rss_series) // 5 :]
+        return t.slope_bytes_per_s > 0 and significant(trough_growth(series), t.start_bytes)
     return False
 
 

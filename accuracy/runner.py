@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -146,10 +147,17 @@ def investigate(program: Program, out: Path, python: str | None) -> Run:
 
 
 def run_corpus(
-    programs: list[Program], runs: int, jobs: int, python: str | None, out_root: Path, progress: bool = True
+    programs: list[Program],
+    runs: int,
+    jobs: int,
+    python: str | None,
+    out_root: Path,
+    progress: bool = True,
+    on_done: Callable[[Outcome], None] | None = None,
 ) -> list[Outcome]:
+    """Every run of every program; `on_done` gets each program's outcome as soon as its runs are in."""
     outcomes = {p.name: Outcome(p, []) for p in programs}
-    work = [(p, i) for i in range(runs) for p in programs]
+    work = [(p, i) for p in programs for i in range(runs)]
 
     def one(item: tuple[Program, int]) -> tuple[str, Run]:
         program, index = item
@@ -168,6 +176,8 @@ def run_corpus(
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         for name, run in pool.map(one, work):
             outcomes[name].runs.append(run)
+            if on_done and len(outcomes[name].runs) == runs:
+                on_done(outcomes[name])
     return list(outcomes.values())
 
 
@@ -303,15 +313,20 @@ def main(argv: list[str] | None = None) -> int:
     out_root = args.out or CACHE / "runs" / datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     when = f"{datetime.now(UTC):%m-%d %H:%M} @{_commit()}"  # when the pass started, on which code
     print(f"accuracy: {len(programs)} programs × {args.runs} runs, {args.jobs} at a time; runs in {out_root}")
-    outcomes = run_corpus(programs, args.runs, args.jobs, args.python, out_root)
+    record = None
+    if args.results:
+        results: Path = args.results
+
+        def record(outcome: Outcome) -> None:  # each program's outcome is kept as soon as it is known
+            merge_results(results, [outcome], when)
+
+    outcomes = run_corpus(programs, args.runs, args.jobs, args.python, out_root, on_done=record)
     print()
     for line in summary_lines(outcomes):
         print(line)
     failed = [o for o in outcomes if not o.passed]
     for o in failed:
         print(f"  below the bar: {o.program.name} (expected {o.program.expected}): {', '.join(o.verdicts)}")
-    if args.results:
-        merge_results(args.results, outcomes, when)
     return 1 if failed else 0
 
 

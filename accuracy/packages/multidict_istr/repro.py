@@ -8,7 +8,7 @@ from multidict import CIMultiDict
 
 def build(i):
     result = CIMultiDict()
-    headers = CIMultiDict({f"X-Any-{k}": f"{i}-{k}" for k in range(10)})
+    headers = CIMultiDict({f"X-Any-{k}": f"{i}-{k}" for k in range(10)})  # expect: suspect
     for key, value in headers.items():
         result.add(key, value)  # expect: suspect
     return len(result)

@@ -9,7 +9,7 @@ HOP = ["Connection", "Keep-Alive", "Proxy-Authorization", "TE", "Trailer", "Upgr
 
 
 def forward(i):
-    headers = CIMultiDict({f"X-Any-{k}": f"value {i}-{k}" for k in range(60)})
+    headers = CIMultiDict({f"X-Any-{k}": f"value {i}-{k}" for k in range(60)})  # expect: suspect
     for name in HOP:
         headers[name] = "x"
     for key in list(headers.keys()):

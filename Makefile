@@ -42,7 +42,8 @@ lint: setup
 	$(VENV)/bin/mypy
 
 # The accuracy corpus (accuracy/): every program 3 times through `leakbench investigate`, scored against its
-# declared verdict, line and root. Long (about an hour on 2 cores); a fast subset runs in `make test`.
+# declared verdict, line and root. Long (2–3 hours on 2 cores: ~50 s per investigation); a fast subset runs in
+# `make test`.
 # e.g. make accuracy ACCURACY_ARGS="--runs 1 --results accuracy/RESULTS.md lru_cache"
 ACCURACY_ARGS ?=
 accuracy: setup

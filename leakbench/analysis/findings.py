@@ -198,7 +198,15 @@ def join(
     native_judges = judge is not None and any(s.startswith("native") for s in judge.stages)
     # The native run's judgement of a site's shape replaces tracemalloc's only while its RSS does not grow
     # either: a site it judged by a few sampled points is not enough against a process that keeps growing.
-    settled = judge is not None and not any(growing(p) for p in judge.processes)
+    # ... and only when that run has the processes (main, workers) in which tracemalloc saw the lines grow.
+    all_roles = {p.pid: p.role for r in runs for p in r.processes}
+    tm = reports.get("tracemalloc")
+    needed = {all_roles.get(s.pid, "main") for s in (tm.suspects if tm else ()) if s.trend == "steady"}
+    settled = (
+        judge is not None
+        and not any(growing(p) for p in judge.processes)
+        and needed <= {p.role for p in judge.processes}
+    )
     suspects = merge_suspects(reports, native_shape_wins=native_judges and settled)
     retention = tuple(r for report in reports.values() for r in report.retention)
     failed = sum(int(r.data.get("failed_allocations", 0) or 0) for r in reports.values())

@@ -291,3 +291,18 @@ def test_the_full_playbook_ends_with_a_run_of_rss_sampling_alone() -> None:
     assert len(last) == 1 and stages[last[0]].kind == "rss"
     assert RunView("run-4", ("rss-2",), OK, 1.0, ()).disturbance == 0
     assert RunView("run-4", ("rss-2",), OK, 1.0, ()).label() == "run-4 (RSS sampling alone)"
+
+
+def test_a_judged_run_without_the_workers_cannot_overrule_their_growth() -> None:
+    # the workers' line grew steadily under tracemalloc; the native tracker's run sampled no worker and
+    # judged the line made once: that run cannot speak for the workers
+    traced = RunView(
+        "run-1", ("rss", "tracemalloc"), OK, 10.0, (_process([40 * MIB] * 100), _process(_linear(), 101, "child"))
+    )
+    native = RunView("run-2", ("native",), OK, 10.0, (_process([40 * MIB] * 100, pid=200),))
+    reports = {
+        "tracemalloc": StageReport("tracemalloc", "ok", "", suspects=(_suspect(pid=101),)),
+        "native": StageReport("native", "ok", "", suspects=(_suspect(pid=201, trend="one-off", stages=("native",)),)),
+    }
+    findings = join([traced, native], reports)
+    assert findings.verdict.kind == "leak", findings.verdict

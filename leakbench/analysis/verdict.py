@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from leakbench.analysis.model import Retention, Role, Suspect, TargetExit, Trend, Verdict, VerdictKind
-from leakbench.analysis.trend import MIN_GROWTH_BYTES, significant, trough_growth
+from leakbench.analysis.trend import MIN_GROWTH_BYTES, PLATEAU_SHARE, significant, trough_growth, without_final_drop
 from leakbench.units import and_list, human_bytes, human_duration, human_rate
 
 MIN_SAMPLES = 5
@@ -306,13 +306,15 @@ def _stopped_in_judged_run(
         return None
     # Positive evidence that it stopped: the memory rose and levelled off. A flat RSS only says the growth
     # is too small to show against the process's size (a slow leak), not that it stopped.
-    if not any(p.trend.pattern == "plateau" for p in mine) or any(growing(p) for p in mine):
+    # A step whose last part is flat (a one-time load, then the work) has levelled off as well.
+    levelled = [p for p in mine if p.trend.pattern == "plateau" or (p.trend.pattern == "step" and _tail_flat(p))]
+    if not levelled or any(growing(p) for p in mine if p not in levelled):
         return None
     # ... and what the processes held (the native tracker's live heap) did not keep rising either: RSS may
     # hide a slow leak behind a big one-time load that the teardown frees
     if any(_live_heap_grows(h) for h in heap if (h.role == "child") == in_child):
         return None
-    tail = max(p.trend.slope_bytes_per_s for p in mine)
+    tail = max(_tail_rate(p) if p.trend.pattern == "step" else p.trend.slope_bytes_per_s for p in mine)
     rate = max(site.rate_bytes_per_s, site.bytes / max(max(p.trend.duration_s for p in mine), 1.0))
     if tail >= STOPPED_SHARE * rate:
         return None
@@ -334,6 +336,23 @@ def c_level_note(s: Suspect) -> str | None:
     invisible = max(0, s.native_bytes - s.tracemalloc_bytes)
     total = invisible + min(s.tracemalloc_bytes, s.native_bytes)
     return f"{human_bytes(invisible)} of {human_bytes(total)} is C-level (not seen by tracemalloc)"
+
+
+def _tail_rate(p: ProcessTrend) -> float:
+    """How fast RSS rose over the last part of the run (between the medians of two windows of its samples)."""
+    values = without_final_drop(range(len(p.rss_series)), p.rss_series)[1]
+    n = len(values)
+    if n < 10:
+        return p.trend.slope_bytes_per_s
+    before = sorted(values[int(0.55 * n) : int(0.7 * n)])
+    after = sorted(values[int(0.85 * n) :])
+    span = 0.3 * p.trend.duration_s or 1.0
+    return (after[len(after) // 2] - before[len(before) // 2]) / span
+
+
+def _tail_flat(p: ProcessTrend) -> bool:
+    """The last part of the run added little next to the whole growth."""
+    return _tail_rate(p) * 0.3 * p.trend.duration_s < PLATEAU_SHARE * max(p.trend.growth_bytes, 1)
 
 
 def _by_role(

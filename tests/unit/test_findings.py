@@ -306,3 +306,17 @@ def test_a_judged_run_without_the_workers_cannot_overrule_their_growth() -> None
     }
     findings = join([traced, native], reports)
     assert findings.verdict.kind == "leak", findings.verdict
+
+
+def test_a_one_time_load_read_as_a_step_has_levelled_off() -> None:
+    # the least-disturbed run: two big jumps while an index is built, then flat; under tracemalloc the build
+    # spanned the whole run and its line looked steady
+    load = [20 * MIB if i < 15 else (120 * MIB if i < 22 else 230 * MIB) for i in range(100)]
+    judged = [_process(load, pid=200)]
+    slow = ("run-1 (under tracemalloc)", [_process(_linear(), pid=100)])
+    assert judged[0].trend.pattern == "step"
+    assert decide(judged, OK, [_suspect(size=200 * MIB)], disturbed=[slow]).kind == "no-leak"
+    # steps that go on to the end are growth
+    stairs = [20 * MIB + (i // 10) * 30 * MIB for i in range(100)]
+    v = decide([_process(stairs, pid=200)], OK, [_suspect(size=200 * MIB)], disturbed=[slow])
+    assert v.kind == "leak", v

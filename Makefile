@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SOURCES := pyproject.toml setup.py $(wildcard native_tracker/src/*.c native_tracker/src/*.h)
 
-.PHONY: setup demo test test-versions lint bench system-deps clean
+.PHONY: setup demo test test-versions accuracy lint bench system-deps clean
 
 $(STAMP): $(SOURCES)
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,14 @@ lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+
+# The accuracy corpus (accuracy/): every program 3 times through `leakbench investigate`, scored against its
+# declared verdict, line and root. Long (2–3 hours on 2 cores: ~50 s per investigation); a fast subset runs in
+# `make test`.
+# e.g. make accuracy ACCURACY_ARGS="--runs 1 --results accuracy/RESULTS.md lru_cache"
+ACCURACY_ARGS ?=
+accuracy: setup
+	$(PY) -m accuracy.runner $(ACCURACY_ARGS)
 
 bench: setup
 	$(PY) -m pip install -q -e '.[bench]'

@@ -13,13 +13,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from leakbench.analysis.findings import RunView, join, merge_suspects, traced_growth
 from leakbench.analysis.model import StageReport, stage_report_from_json, to_jsonable
+from leakbench.analysis.verdict import ProcessTrend
 from leakbench.errors import RunDirError, UsageError
 from leakbench.launcher import LiveRun, RunRequest, TargetRun, launch, load_run
 from leakbench.playbook import Playbook
 from leakbench.playbook import parse as parse_playbook
-from leakbench.report.evidence import compile_evidence, merge_suspects, write_outputs
+from leakbench.report.evidence import compile_evidence, write_outputs
 from leakbench.stages.base import Contribution, RunOptions, Stage, StageContext, registry
+from leakbench.stages.rss import run_trends
 from leakbench.target import TargetSpec
 
 
@@ -171,7 +174,10 @@ def _drive(
     index = state["next_group"]
     while index < len(groups):
         group = groups[index]
+        before = set(runs)
         finished = _run_group(ctx, stages, names, group, runs, progress, skip=set(state["skipped"]))
+        for new in set(runs) - before:
+            state.setdefault("run_stages", {})[new] = [names[i] for i in group if names[i] not in state["skipped"]]
         for report in finished:
             reports[report.name] = report
             ctx.earlier[report.name] = report
@@ -196,11 +202,32 @@ def _drive(
     state["finished"] = state["next_group"] >= len(groups)
     _save_state(run_dir, state)
     ordered = {names[i]: reports[names[i]] for g in groups for i in g if names[i] in reports}
-    primary = [runs[n] for n in state["runs"]]
-    evidence = compile_evidence(target, primary, ordered, playbook=playbook.name, run_dir=run_dir)
+    run_stages = state.get("run_stages", {})
+    views = [run_view(n, runs[n], run_stages.get(n, ())) for n in state["runs"]]
+    findings = join(views, ordered, memory_limit=target.memory_limit_bytes, traced_growth=traced_growth(ordered))
+    hello = runs[state["runs"][0]].hello() if state["runs"] else None
+    evidence = compile_evidence(target, findings, ordered, playbook=playbook.name, run_dir=run_dir, hello=hello)
     evidence["complete"] = state["finished"]
     write_outputs(run_dir, evidence)
     return Outcome(run_dir, evidence, ordered, complete=state["finished"])
+
+
+def run_view(name: str, run: TargetRun, stages: Sequence[str]) -> RunView:
+    """What the verdict reads of one target run: its stages, its ending and each process's RSS trend."""
+    trends, _adjusted, _warmups = run_trends(run)
+    processes = tuple(
+        ProcessTrend(
+            pid=s.pid,
+            role=s.role,
+            trend=trends[s.pid],
+            samples=len(s.times),
+            rss_series=s.rss,
+            vms_now=s.vms[-1] if s.vms else 0,
+        )
+        for s in run.series
+        if s.pid in trends
+    )
+    return RunView(name, tuple(stages), run.exit, run.duration_s, processes)
 
 
 def _run_group(

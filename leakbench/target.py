@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 import tokenize
 from dataclasses import dataclass
@@ -50,6 +51,7 @@ def make_target(
     if module:
         if not target or not all(part.isidentifier() for part in target.split(".")):
             raise UsageError(f"-m {target!r}: not a module name")
+        _check_module(interpreter, target, workdir)
         return TargetSpec(interpreter, tuple(args), module=target, cwd=workdir, memory_limit_bytes=limit)
     path = Path(target)
     if not path.exists():
@@ -60,6 +62,71 @@ def make_target(
         raise UsageError(f"target {target} is a folder without a __main__.py")
     _check_python_source(path)
     return TargetSpec(interpreter, tuple(args), script=str(path), cwd=workdir, memory_limit_bytes=limit)
+
+
+# Finds a module the way `python -m` would, without running any of its code (not even its package's
+# __init__): the finders on sys.meta_path are asked for each part, with the parent's search locations.
+_FIND_MODULE = """
+import sys
+name = sys.argv[1]
+path = None
+spec = None
+parts = name.split(".")
+for i in range(len(parts)):
+    full = ".".join(parts[: i + 1])
+    spec = None
+    for finder in sys.meta_path:
+        find = getattr(finder, "find_spec", None)
+        if find is None:
+            continue
+        try:
+            spec = find(full, path)
+        except Exception:
+            spec = None
+        if spec is not None:
+            break
+    if spec is None:
+        print(full)
+        sys.exit(3)
+    path = spec.submodule_search_locations
+    if path is None and i + 1 < len(parts):
+        print(full + " (not a package)")
+        sys.exit(3)
+if spec.submodule_search_locations is not None:
+    main = None
+    for finder in sys.meta_path:
+        find = getattr(finder, "find_spec", None)
+        try:
+            main = find(name + ".__main__", spec.submodule_search_locations) if find else None
+        except Exception:
+            main = None
+        if main is not None:
+            break
+    if main is None:
+        print(name + ".__main__")
+        sys.exit(4)
+"""
+
+
+def _check_module(python: str, module: str, cwd: str) -> None:
+    """Refuse `-m MODULE` when the target's interpreter cannot find it (as `python -m` would fail at once).
+
+    Nothing of the module runs; when the check itself cannot run, the module is given the benefit of doubt.
+    """
+    try:
+        done = subprocess.run(
+            [python, "-c", _FIND_MODULE, module], cwd=cwd, capture_output=True, text=True, timeout=30, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return
+    missing = done.stdout.strip()
+    if done.returncode == 3:
+        raise UsageError(
+            f"-m {module}: no module named {missing or module} for {python}",
+            hint="check the name, the folder you run from, or --python",
+        )
+    if done.returncode == 4:
+        raise UsageError(f"-m {module}: it is a package without a __main__ module, so it cannot be run")
 
 
 def _interpreter(python: str | None) -> str:

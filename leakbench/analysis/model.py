@@ -128,6 +128,10 @@ class Suspect:
     trend: str = ""  # "steady" (grows across most intervals), "plateau", "one-off", or "peak"
     rate_bytes_per_s: float = 0.0
     traceback: tuple[Frame, ...] = ()
+    # How much of the growth each instrument saw at this line: tracemalloc sees Python's allocators only,
+    # the native tracker every malloc/mmap; the difference is C-level memory (0: that stage did not see it).
+    tracemalloc_bytes: int = 0
+    native_bytes: int = 0
 
     def where(self) -> str:
         return f"{self.file}:{self.line}"
@@ -144,6 +148,7 @@ class Retention:
     graph: str | None = None
     pattern: str = ""
     fix: str = ""
+    bound: int | None = None  # the root's capacity in entries (lru_cache maxsize, deque maxlen), None: unbounded
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ Pure functions over a decoded `Capture` and its resolved stacks (`resolve_stacks
 from __future__ import annotations
 
 import bisect
+import itertools
 import re
 from array import array
 from collections.abc import Callable, Mapping, Sequence
@@ -37,6 +38,7 @@ Cut = Literal["finalizing", "end"]
 # Native functions through which tracemalloc sees an allocation (numpy reports its data buffers too),
 # and pymalloc's own bookkeeping, which it does not see even though it runs inside PyObject_Malloc.
 _TRACEMALLOC_VISIBLE = ("PyMem_", "_PyMem_", "PyObject_", "_PyObject_", "PyDataMem_")
+_ALLOCATING_WORDS = ("Malloc", "Calloc", "Realloc", "Alloc", "New", "NEW", "Resize", "Strdup")
 _ALLOCATOR_INTERNALS = ("arena_map_", "new_arena", "allocate_from_new_pool", "_PyObject_ArenaMmap")
 
 
@@ -532,6 +534,41 @@ def site_timeline(
     return Timeline(tuple(bounds), tuple(totals), series)
 
 
+STEADY_SHARE = 0.5  # a site grew in at least this share of the timeline's steps after it first held memory
+STILL_RISING = 0.15  # ... and its last third still added this share of its growth (a filled cache does not)
+
+
+def site_shape(times_ms: Sequence[int], values: Sequence[int]) -> tuple[float, str, float] | None:
+    """(share of steps in which the site grew, "steady" or "one-off", rate in bytes/s) over a timeline;
+    None when the site held memory for too few steps to tell.
+
+    Steady: it grew in most steps after it first held memory, ends near its highest, and was still
+    rising in the last third; a cache that filled and then churns goes up in half of its steps too, but
+    adds nothing in the end.
+    """
+    first = next((i for i, v in enumerate(values) if v > 0), len(values))
+    steps = list(itertools.pairwise(values[first:]))
+    if len(steps) < 4:
+        return None
+    grew = sum(1 for a, b in steps if b > a) / len(steps)
+    span_s = max((times_ms[-1] - times_ms[first]) / 1000, 1e-3)
+    growth = values[-1] - values[first]
+    third = first + (len(values) - first) * 2 // 3
+    late = values[-1] - values[third]
+    # ends near its level of the last third (not freed at the end); a momentary double, the old and the new
+    # copy of an array replaced by a bigger one, is not the level
+    tail = sorted(values[third:])
+    kept = values[-1] >= 0.9 * tail[len(tail) // 2]
+    steady = grew >= STEADY_SHARE and kept and growth > 0 and late >= STILL_RISING * growth
+    return grew, "steady" if steady else "one-off", growth / span_s
+
+
+def retained_growth(values: Sequence[int]) -> int:
+    """What a site retained over time: its growth after it first held memory. A buffer a library maps once
+    at import is as big at its first sample as at its last, and retains nothing over the run."""
+    return values[-1] - next((v for v in values if v > 0), 0) if values else 0
+
+
 def default_site(frames: Sequence[StackFrame]) -> str:
     for frame in frames:
         if frame.kind == "python":
@@ -547,6 +584,7 @@ class _SuspectTotal:
     bytes: int
     count: int
     biggest: StackGroup  # the largest group at this site: its stack speaks for the site
+    visible: int = 0  # of `bytes`, what went through an allocator tracemalloc hooks (same run, same site)
 
 
 def native_part(frames: Sequence[StackFrame]) -> tuple[str, ...]:
@@ -565,7 +603,9 @@ def visible_to_tracemalloc(frames: Sequence[StackFrame]) -> bool:
     for name in native_part(frames)[:4]:
         if name.startswith(_ALLOCATOR_INTERNALS):
             return False
-        if name.startswith(_TRACEMALLOC_VISIBLE):
+        # an allocation function of those families; not any PyObject_ function (_PyObject_MakeTpCall is the
+        # call into a C extension whose own malloc tracemalloc does not see)
+        if name.startswith(_TRACEMALLOC_VISIBLE) and any(w in name for w in _ALLOCATING_WORDS):
             return True
     return False
 
@@ -594,11 +634,13 @@ def suspects_from_leaks(
         else:
             key = ("<unknown>", 0, "<no stack>")
         entry = merged.get(key)
+        seen = group.bytes if visible_to_tracemalloc(frames) else 0
         if entry is None:
-            merged[key] = _SuspectTotal(group.bytes, group.count, group)
+            merged[key] = _SuspectTotal(group.bytes, group.count, group, seen)
         else:
             entry.bytes += group.bytes
             entry.count += group.count
+            entry.visible += seen
     ranked = sorted(merged.items(), key=lambda kv: (-kv[1].bytes, kv[0]))
     out = []
     for (file, line, function), total in ranked[:limit]:
@@ -619,6 +661,8 @@ def suspects_from_leaks(
                 native_frames=native_part(frames),
                 text=source_line(file, line) if source_line and line else "",
                 traceback=traceback,  # outermost first, like every Frame tuple
+                tracemalloc_bytes=total.visible,
+                native_bytes=total.bytes,
             )
         )
     return out

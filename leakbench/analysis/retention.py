@@ -105,12 +105,36 @@ class ChainFacts:
     bytes_per_object: float = 0.0
     root_info: Mapping[str, Any] = field(default_factory=dict)
     growth: str = "count"  # count (more objects), container (a container holds more), size (one object grew)
+    step_reprs: tuple[str, ...] = ()  # the probe's short description of each step's object
 
 
 @dataclass(frozen=True, slots=True)
 class Finding:
     pattern: str
     fix: str
+    bound: int | None = None  # the root holds at most this many entries: growth toward it is a plateau
+
+
+_MAXLEN = re.compile(r"maxlen=(\d+)")
+_MAXSIZE = re.compile(r"maxsize=(\d+)")
+BOUNDED_TYPES = ("cachetools.",)  # caches that evict by construction
+
+
+def bound_of(facts: ChainFacts) -> int | None:
+    """How many entries the root can hold, when the chain shows a bound: an lru_cache with a maxsize, a
+    deque with a maxlen, a cachetools cache (its maxsize when the probe's description shows it)."""
+    if facts.root_kind == "lru-cache":
+        maxsize = facts.root_info.get("maxsize")
+        return int(maxsize) if isinstance(maxsize, int) and not isinstance(maxsize, bool) and maxsize > 0 else None
+    for step, text in zip(facts.steps, [*facts.step_reprs, *([""] * len(facts.steps))], strict=False):
+        if step.type == "collections.deque":
+            found = _MAXLEN.search(text)
+            if found:
+                return int(found.group(1))
+        if step.type.startswith(BOUNDED_TYPES):
+            found = _MAXSIZE.search(text)
+            return int(found.group(1)) if found else 0
+    return None
 
 
 def facts_from(result: Mapping[str, Any]) -> ChainFacts:
@@ -127,6 +151,7 @@ def facts_from(result: Mapping[str, Any]) -> ChainFacts:
         bytes_per_object=float(result.get("bytes_growth", 0)) / count,
         root_info={k: v for k, v in root.items() if k not in ("kind", "words")},
         growth=str(result.get("mode") if result.get("mode") in ("container", "size") else "count"),
+        step_reprs=tuple(str(s.get("repr", "")) for s in result.get("steps", [])),
     )
 
 
@@ -153,6 +178,16 @@ def recognise(facts: ChainFacts) -> Finding:
         else:
             fix = "break the cycle (a weakref for the back-reference, or clear it when done) or call gc.collect()"
         return Finding("uncollected reference cycles", fix)
+    bound = bound_of(facts)
+    if bound is not None:
+        return Finding(
+            "a bounded cache filling up",
+            f"the cache holds at most {bound:,} entries: it grows until it is full and then stays the same "
+            "size, which is not a leak; lower the bound if the plateau is too high"
+            if bound
+            else "the cache evicts by construction: it grows until it is full and then stays the same size",
+            bound=bound,
+        )
     if kind == "lru-cache":
         first = facts.root_info.get("first_argument")
         if first in ("self", "cls"):

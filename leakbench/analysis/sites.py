@@ -19,6 +19,7 @@ RawTrace = tuple[int, int, tuple[RawFrame, ...], int]  # (domain, size, frames n
 MIN_SITE_GROWTH = 32 * 1024  # a site that gained less than this over the run is not reported as growing
 MOST_INTERVALS = 0.5  # "grows across most intervals"
 MIN_INTERVALS = 2  # a site seen growing over fewer intervals than this is not called steady
+FITTED_SHARE = 0.5  # the fitted line must account for this share of a steady site's growth
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,10 +74,14 @@ class SiteGrowth:
     final_count: int
     plateaued: bool
     traceback: tuple[RawFrame, ...]
+    fitted_growth: float = 0.0  # what the straight line fitted from the site's first appearance rises by
 
     @property
     def steady(self) -> bool:
-        return self.grew_in >= MOST_INTERVALS and not self.plateaued
+        """Grows across most intervals, has not levelled off, and its trend line rises with it: a site that
+        fills and empties (temporaries caught at the snapshots) goes up in half of its intervals too."""
+        rises = self.fitted_growth >= FITTED_SHARE * self.growth_bytes
+        return self.grew_in >= MOST_INTERVALS and not self.plateaued and rises
 
 
 IMPORTING = ("<frozen importlib._bootstrap>", "<frozen importlib._bootstrap_external>")
@@ -170,7 +175,8 @@ def growing_sites(
                 growth_bytes=growth,
                 growth_count=counts[-1] - counts[0],
                 grew_in=grew / intervals if intervals >= MIN_INTERVALS else 0.0,
-                slope_bytes_per_s=linear_fit(times[first:], sizes[first:]).slope,
+                slope_bytes_per_s=(slope := linear_fit(times[first:], sizes[first:]).slope),
+                fitted_growth=slope * (times[-1] - times[first]),
                 bytes_per_interval=growth / intervals,
                 count_per_interval=(counts[-1] - counts[0]) / intervals,
                 peak_bytes=max(sizes),

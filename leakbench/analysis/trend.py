@@ -103,6 +103,16 @@ def analyse_series(times: Sequence[float], values: Sequence[int], warmup_end: fl
         plateau_at = _plateau_time(ts, vs, end)
     else:
         pattern = "linear"
+    if pattern == "flat" and warmup_end is not None:
+        # Flat after the warm-up, but it rose after the imports ended and before the warm-up cut: work that
+        # filled something (a cache) quickly and stopped. That is a plateau, reached early.
+        after_imports = [(t, v) for t, v in zip(times, values, strict=True) if warmup_end <= t < ts[0]]
+        if after_imports and significant(end - after_imports[0][1], after_imports[0][1]):
+            pattern = "plateau"
+            growth = end - after_imports[0][1]
+            plateau_at = _plateau_time(
+                [t for t, _ in after_imports] + list(ts), [v for _, v in after_imports] + list(vs), end
+            )
     slope = fit.slope if pattern in ("linear", "step", "sawtooth") else _tail_slope(ts, vs)
     return Trend(
         pattern=pattern,
@@ -129,6 +139,20 @@ def without_overhead(times: Sequence[float], values: Sequence[int], overhead: Se
             j += 1
         out.append(v - overhead[j][1] if overhead[j][0] <= t else v)
     return out
+
+
+TEARDOWN_SHARE = 0.1  # the last tenth of a run may be main() returning and freeing what it held
+TEARDOWN_DROP = 0.9
+
+
+def without_final_drop(times: Sequence[float], values: Sequence[int]) -> tuple[list[float], list[int]]:
+    """Leave out a drop at the very end of a series: main() returning frees its locals (a big index, a
+    cache) before the target's end is marked, and that is not the shape of its work."""
+    keep = len(values)
+    last = max(1, int(len(values) * (1 - TEARDOWN_SHARE)))
+    while keep > last and values[keep - 1] < TEARDOWN_DROP * max(values[keep // 2 : keep - 1]):
+        keep -= 1
+    return list(times[:keep]), list(values[:keep])
 
 
 def trough_growth(values: Sequence[int]) -> int:

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from leakbench.analysis.model import Role, Suspect, TargetExit, Trend, Verdict, VerdictKind
-from leakbench.analysis.trend import significant, trough_growth
+from leakbench.analysis.model import Retention, Role, Suspect, TargetExit, Trend, Verdict, VerdictKind
+from leakbench.analysis.trend import MIN_GROWTH_BYTES, PLATEAU_SHARE, significant, trough_growth, without_final_drop
 from leakbench.units import and_list, human_bytes, human_duration, human_rate
 
 MIN_SAMPLES = 5
-MIN_DURATION_S = 1.0
+MIN_DURATION_S = 2.0  # a steady part shorter than this is too thin to call a trend either way
 SMALL_LEAK = 256 * 1024
+HEAP_LINE_R2 = 0.6  # the live heap's rise is a line, not temporaries caught at the sampled moments
+STOPPED_SHARE = 0.25  # the least-disturbed run's tail grows slower than this share of the site's rate: stopped
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +33,9 @@ def growing(pt: ProcessTrend) -> bool:
     if t.pattern in ("linear", "step"):
         return t.slope_bytes_per_s > 0
     if t.pattern == "sawtooth":
-        return significant(trough_growth(pt.rss_series), t.start_bytes)
+        # the lows rising over the run after its start-up (the imports fill the first samples)
+        series = pt.rss_series[len(pt.rss_series) // 5 :]
+        return t.slope_bytes_per_s > 0 and significant(trough_growth(series), t.start_bytes)
     return False
 
 
@@ -43,23 +48,45 @@ def decide(
     failed_allocations: int = 0,
     traced_growth: Mapping[int, Trend] | None = None,
     native_live_bytes: int | None = None,
+    retention: Sequence[Retention] = (),
+    judged_on: str | None = None,
+    disturbed: Sequence[tuple[str, Sequence[ProcessTrend]]] = (),
+    ran_native: bool | None = None,
+    roles: Mapping[int, Role] | None = None,
+    judged_heap: Sequence[ProcessTrend] = (),
 ) -> Verdict:
     """The verdict, with the reasons that led to it, most important first.
 
-    `native_live_bytes`: what the native tracker saw allocated during the run and still live at its end
-    (None when it did not run). RSS that grows while neither tracemalloc's heap nor the native live
-    bytes do is the allocator keeping freed memory, not a leak.
+    A leak is a site (a line, or a native stack attributed to one) whose retained bytes keep rising with the
+    work after the warm-up, in most intervals (`Suspect.trend == "steady"`); RSS alone never makes one.
+    `roles` says which pid (of any run) is a worker (child); `judged_heap`: the live-heap trends of the
+    least-disturbed run when the native tracker measured them.
+    `processes` are the trends of the least-disturbed run (`judged_on` names it): its shape wins over the
+    slower runs' (`disturbed`) when they disagree. A root with a bound (an lru_cache with a maxsize) is a
+    cache filling toward it, never a leak. `native_live_bytes`: what the native tracker saw allocated during
+    the run and still live at its end (None when it did not run): RSS that grows while neither tracemalloc's
+    heap nor the native live bytes do is the allocator keeping freed memory, not a leak.
     """
     reasons: list[str] = []
     kind: VerdictKind
+    ran_native = native_live_bytes is not None if ran_native is None else ran_native
     main = next((p for p in processes if p.role == "main"), processes[0] if processes else None)
     growers = sorted((p for p in processes if growing(p)), key=lambda p: p.trend.slope_bytes_per_s, reverse=True)
     focus = growers[0] if growers else main
-    steady = [s for s in suspects if s.trend == "steady" and s.bytes >= SMALL_LEAK]
+    bounded = bounded_root(retention)
+    # a line whose fitted rate falls is not growing with the work, whatever share of intervals it rose in
+    candidates = [s for s in suspects if s.trend == "steady" and s.bytes >= SMALL_LEAK and s.rate_bytes_per_s >= 0]
+    steady = [] if bounded is not None else candidates
     pattern = focus.trend.pattern if focus else "flat"
     rate = focus.trend.slope_bytes_per_s if focus else 0.0
-    to_limit = _seconds_to_limit(focus, memory_limit) if focus and rate > 0 else None
     top = suspects[0] if suspects else None
+    failure = target_failed(exit)
+    too_short = main is None or main.samples < MIN_SAMPLES or main.trend.duration_s < MIN_DURATION_S
+    stopped = None
+    if steady and disturbed:
+        stopped = _stopped_in_judged_run(steady[0], processes, disturbed, judged_on, roles, judged_heap)
+    where_from = f" in {judged_on}" if judged_on and disturbed else ""
+    traced_growth = _by_role(traced_growth or {}, processes, roles or {})
 
     if exit.status == "memory-error" or failed_allocations:
         kind, confidence = "oom", 0.95
@@ -71,7 +98,36 @@ def decide(
     elif exit.status == "killed" and exit.signal == 9:
         kind, confidence = "oom", 0.75
         reasons.append("the target was killed by SIGKILL, as the OOM killer does")
-    elif growers and not steady and _allocator_retention(growers[0], traced_growth, native_live_bytes):
+    elif failure and too_short and not steady:
+        kind, confidence = "inconclusive", 0.9
+        reasons.append(f"{failure}, before it did enough work to judge: fix that and run again")
+    elif bounded is not None and (candidates or growers):
+        kind, confidence, pattern = "no-leak", 0.8, "plateau"
+        reasons.append(f"the growth is held by {bounded.root}, which is bounded: {bound_text(bounded, candidates)}")
+        rate = 0.0
+    elif stopped is not None:
+        kind, confidence, pattern = "no-leak", 0.7, "plateau"
+        reasons.append(stopped)
+        rate = 0.0
+    elif steady:
+        kind = "leak"
+        s = steady[0]
+        confidence = 0.6 + 0.2 * s.grew_in + (0.15 if growers else 0.0)
+        reasons.append(
+            f"{_seen_by(s)} {s.where()} keep {human_bytes(s.bytes)} more, growing in {s.grew_in:.0%} of intervals"
+        )
+        if growers:
+            reasons.append(f"RSS of pid {growers[0].pid} grows{where_from} ({pattern}, {human_rate(rate)})")
+        else:
+            reasons.append(f"RSS is {pattern}{where_from}: its growth is hidden by the start-up or too small yet")
+            rate = s.rate_bytes_per_s
+            live = [h for h in judged_heap if _live_heap_grows(h)]
+            if live:
+                rate = max(h.trend.slope_bytes_per_s for h in live)
+                reasons.append(f"what the processes hold grows at {human_rate(rate)}{where_from} (native live heap)")
+            pattern = "linear"
+            focus = None
+    elif growers and _allocator_retention(growers[0], traced_growth, native_live_bytes):
         kind, confidence = "no-leak", 0.6
         grown = growers[0].trend.end_bytes - growers[0].trend.start_bytes
         reasons.append(
@@ -80,22 +136,36 @@ def decide(
             "keeps freed memory (fragmentation, arenas), this is not a leak"
         )
         pattern = "plateau" if growers[0].trend.pattern == "plateau" else growers[0].trend.pattern
-    elif growers:
-        kind = "leak"
-        confidence = 0.55 + 0.25 * max(0.0, focus.trend.r_squared if focus else 0.0)
-        reasons.append(f"RSS of pid {growers[0].pid} grows ({pattern}, {human_rate(rate)})")
-        if steady:
-            confidence += 0.15
-            reasons.append(f"{_seen_by(steady[0])} {steady[0].where()} grow in {steady[0].grew_in:.0%} of intervals")
-    elif steady:
-        kind, confidence = "leak", 0.6 + 0.2 * steady[0].grew_in
-        rate = steady[0].rate_bytes_per_s
+        rate = 0.0
+    elif growers and _heap_grows(growers[0], traced_growth):
+        kind, confidence = "leak", 0.6
+        traced = traced_growth[growers[0].pid]
         reasons.append(
-            f"RSS is {pattern} (its growth is hidden by the start-up or too small yet), but "
-            f"{_seen_by(steady[0])} {steady[0].where()} grow steadily (+{human_bytes(steady[0].bytes)})"
+            f"the live Python heap grows ({human_bytes(traced.growth_bytes)}, {traced.pattern}) with RSS, "
+            "spread over many lines rather than one"
         )
-        pattern = "linear"
-        focus = None
+    elif growers and any(_live_heap_grows(h) and h.role == growers[0].role for h in judged_heap):
+        kind, confidence = "leak", 0.6
+        held = max((h for h in judged_heap if _live_heap_grows(h)), key=lambda h: h.trend.slope_bytes_per_s)
+        reasons.append(
+            f"what the process holds grows at {human_rate(held.trend.slope_bytes_per_s)} with RSS (the native "
+            "tracker's live heap), spread over many small allocations rather than one line"
+        )
+    elif growers and not ran_native and pattern == "linear" and focus is not None and focus.trend.r_squared >= 0.9:
+        kind, confidence = "inconclusive", 0.5
+        reasons.append(
+            f"RSS grows linear ({human_rate(rate)}){where_from} but no Python line's live memory rises with it: "
+            "the growth may be in C code, which only the native tracker sees: run with --playbook native"
+        )
+    elif growers:
+        kind, confidence = "no-leak", 0.6
+        reasons.append(
+            f"RSS rose ({pattern}){where_from} but no site's retained memory kept rising with the work: one-time "
+            "allocations (imports, library buffers, caches filled once), temporary peaks or the allocator keeping "
+            "freed memory"
+        )
+        pattern = "plateau" if pattern in ("step", "plateau") else pattern
+        rate = 0.0
     elif pattern == "plateau":
         kind, confidence = "no-leak", 0.75
         reasons.append("RSS grew and then stopped: a bounded cache or a warm-up, not a leak")
@@ -103,28 +173,225 @@ def decide(
         kind, confidence = "no-leak", 0.7
         reasons.append(f"RSS is {pattern}")
 
-    too_short = main is None or main.samples < MIN_SAMPLES or main.trend.duration_s < MIN_DURATION_S
-    if kind in ("leak", "no-leak") and too_short and not steady:
+    if (
+        kind in ("leak", "no-leak", "inconclusive")
+        and too_short
+        and not steady
+        and not (failure and kind == "inconclusive")
+    ):
         kind, confidence = "inconclusive", 0.3
-        reasons.insert(0, "the run was too short to see a trend: give the target more work or a longer --duration")
+        reasons.insert(
+            0,
+            "the run was too short to see a trend: give the target more work (a bigger input, more iterations) "
+            "or a longer --duration",
+        )
+    if failure and kind != "inconclusive":
+        reasons.insert(0, failure)
 
     native_top = top is not None and "native" in top.stages and not top.visible_to_tracemalloc
     if kind in ("leak", "oom") and native_top and top is not None and top.trend != "failed":
         via = f" through {top.native_frames[0]}" if top.native_frames else ""
+        share = c_level_note(top)
         reasons.append(
             f"the growth is native: {top.where()} allocates{via}, outside Python's allocators, "
-            "so tracemalloc cannot see it (a C extension or library)"
+            "so tracemalloc cannot see it (a C extension or library)" + (f"; {share}" if share else "")
         )
     elif kind == "leak" and traced_growth and focus and focus.pid in traced_growth:
         traced = traced_growth[focus.pid]
-        if not significant(traced.growth_bytes, 0) and rate > 0:
+        if not significant(traced.growth_bytes, 0) and rate > 0 and not steady:
             reasons.append(
                 "the Python heap that tracemalloc sees does not grow with RSS: the growth is native "
                 "(a C extension or library) or the allocator keeping freed memory"
             )
+    if kind == "leak" or kind == "no-leak":
+        for label, others in disturbed:
+            other = _shape(others)
+            if other and other != pattern and pattern in ("plateau", "flat", "linear") and judged_on:
+                reasons.append(
+                    f"the shape is read on {judged_on}, the least disturbed: {label} ran slower and looked "
+                    f"{other} there"
+                )
+                break
     confidence = round(min(confidence, 0.98), 2)
-    summary = _summary(kind, pattern, rate, focus, top, to_limit, memory_limit, exit)
+    to_limit = _seconds_to_limit(focus, memory_limit) if focus and rate > 0 and kind == "leak" else None
+    shown = top if kind != "no-leak" else None
+    summary = _summary(kind, pattern, rate, focus, shown, to_limit, memory_limit, exit, roles or {})
+    if kind == "no-leak" and bounded is not None:
+        summary = f"No leak: {bound_text(bounded, candidates)}."
+    elif kind == "no-leak" and stopped is not None:
+        summary = f"No leak: {stopped}."
+    elif kind == "inconclusive" and failure and reasons[0].startswith(failure):
+        summary = reasons[0][0].upper() + reasons[0][1:] + "."
+    elif kind == "inconclusive" and reasons:
+        summary = "Inconclusive: " + reasons[0] + "."
+    if failure and not summary.startswith("The target"):
+        summary = failure[0].upper() + failure[1:] + ". " + summary
     return Verdict(kind, confidence, rate, pattern, summary, to_limit, tuple(reasons))
+
+
+def target_failed(exit: TargetExit) -> str | None:
+    """What went wrong with the target itself, in words; None when it ran (or was stopped) normally."""
+    if exit.status == "exception":
+        return f"the target raised {exit.exception_type}: {exit.exception_message}"
+    if exit.status == "killed" and exit.signal not in (9, 2, 15):
+        return f"the target crashed ({exit.describe()})"
+    if exit.status == "ok" and exit.code not in (0, None):
+        return f"the target exited with code {exit.code}"
+    return None
+
+
+def bounded_root(retention: Sequence[Retention]) -> Retention | None:
+    """The root that holds most of the growth, when it is bounded and no unbounded root holds as much.
+
+    A bounded cache inside the standard library (typing's own lru_caches) never explains a program's growth:
+    a chain that ends there was found from the wrong end, and is not taken as the program's bound.
+    """
+    rooted = [
+        r for r in retention if r.root and not r.root.startswith(("referenced from", "a chain")) and not _stdlib_root(r)
+    ]
+    if not rooted:
+        return None
+    biggest = max(rooted, key=lambda r: r.bytes_growth)
+    if biggest.bound is None:
+        return None
+    rivals = [r for r in rooted if r.bound is None and r.bytes_growth >= 0.25 * biggest.bytes_growth]
+    return None if rivals else biggest
+
+
+def _stdlib_root(r: Retention) -> bool:
+    """'cache of functools.lru_cache on typing._SpecialForm.__getitem__': a root in a standard module."""
+    words = r.root.rsplit(" on ", 1)[-1] if " on " in r.root else r.root.split(" ")[-1]
+    module = words.split(".", 1)[0]
+    return bool(module) and module in sys.stdlib_module_names and module != "__main__"
+
+
+def bound_text(root: Retention, suspects: Sequence[Suspect]) -> str:
+    """'fills toward 4,096 entries × ~20 KiB ≈ 80 MiB; plateau expected'."""
+    bound = root.bound or 0
+    each = root.bytes_growth / max(root.count_growth, 1)
+    if suspects and root.count_growth:
+        each = max(each, suspects[0].bytes / max(root.count_growth, 1))
+    text = f"{root.root} fills toward {bound:,} entries"
+    if each >= 1:
+        text += f" × ~{human_bytes(int(each))} ≈ {human_bytes(int(each * bound))}"
+    return text + "; plateau expected"
+
+
+def _shape(processes: Sequence[ProcessTrend]) -> str | None:
+    grows = [p for p in processes if growing(p)]
+    if grows:
+        return max(grows, key=lambda p: p.trend.slope_bytes_per_s).trend.pattern
+    main = next((p for p in processes if p.role == "main"), None)
+    return main.trend.pattern if main else None
+
+
+def _stopped_in_judged_run(
+    site: Suspect,
+    processes: Sequence[ProcessTrend],
+    disturbed: Sequence[tuple[str, Sequence[ProcessTrend]]],
+    judged_on: str | None = None,
+    roles: Mapping[int, Role] | None = None,
+    heap: Sequence[ProcessTrend] = (),
+) -> str | None:
+    """The site grew steadily in a slower run, but in the least-disturbed run the memory of its process
+    levelled off: a cache that was still filling under the slower instruments. None when it did not stop.
+
+    Each run has its own pids, so the site's process is matched by role (main, or the children together).
+    """
+    in_child = (roles or {}).get(site.pid) == "child" or any(
+        p.pid == site.pid and p.role == "child" for _label, others in disturbed for p in others
+    )
+    mine = [p for p in processes if (p.role == "child") == in_child]
+    if not mine or any(p.samples < MIN_SAMPLES or p.trend.duration_s < MIN_DURATION_S for p in mine):
+        return None
+    # Positive evidence that it stopped: the memory rose and levelled off. A flat RSS only says the growth
+    # is too small to show against the process's size (a slow leak), not that it stopped.
+    # A step whose last part is flat (a one-time load, then the work) has levelled off as well.
+    levelled = [p for p in mine if p.trend.pattern == "plateau" or (p.trend.pattern == "step" and _tail_flat(p))]
+    if not levelled or any(growing(p) for p in mine if p not in levelled):
+        return None
+    # ... and what the processes held (the native tracker's live heap) did not keep rising either: RSS may
+    # hide a slow leak behind a big one-time load that the teardown frees
+    if any(_live_heap_grows(h) for h in heap if (h.role == "child") == in_child):
+        return None
+    tail = max(_tail_rate(p) if p.trend.pattern == "step" else p.trend.slope_bytes_per_s for p in mine)
+    rate = max(site.rate_bytes_per_s, site.bytes / max(max(p.trend.duration_s for p in mine), 1.0))
+    if tail >= STOPPED_SHARE * rate:
+        return None
+    p = max(mine, key=lambda p: p.trend.end_bytes)
+    when = f" from {p.trend.plateau_at_s:.0f} s on" if p.trend.plateau_at_s is not None else ""
+    slower = disturbed[0][0] if disturbed else "the slower run"
+    judge = judged_on or "the least-disturbed run"
+    level = "stayed flat" if p.trend.pattern == "flat" else f"levelled off at {human_bytes(p.trend.end_bytes)}{when}"
+    return (
+        f"{Path(site.file).name}:{site.line} kept growing in {slower}, but RSS {level} in {judge}, which "
+        "slows the target least: growth toward a steady state (a cache filling, a warm-up), not a leak"
+    )
+
+
+def c_level_note(s: Suspect) -> str | None:
+    """'94.5 MiB of 94.8 MiB is C-level (not seen by tracemalloc)' for a line most of whose growth is native."""
+    if not s.native_bytes or s.visible_to_tracemalloc:
+        return None
+    invisible = max(0, s.native_bytes - s.tracemalloc_bytes)
+    total = invisible + min(s.tracemalloc_bytes, s.native_bytes)
+    return f"{human_bytes(invisible)} of {human_bytes(total)} is C-level (not seen by tracemalloc)"
+
+
+def _tail_rate(p: ProcessTrend) -> float:
+    """How fast RSS rose over the last part of the run (between the medians of two windows of its samples)."""
+    values = without_final_drop(range(len(p.rss_series)), p.rss_series)[1]
+    n = len(values)
+    if n < 10:
+        return p.trend.slope_bytes_per_s
+    before = sorted(values[int(0.55 * n) : int(0.7 * n)])
+    after = sorted(values[int(0.85 * n) :])
+    span = 0.3 * p.trend.duration_s or 1.0
+    return (after[len(after) // 2] - before[len(before) // 2]) / span
+
+
+def _tail_flat(p: ProcessTrend) -> bool:
+    """The last part of the run added little next to the whole growth."""
+    return _tail_rate(p) * 0.3 * p.trend.duration_s < PLATEAU_SHARE * max(p.trend.growth_bytes, 1)
+
+
+def _by_role(
+    traced: Mapping[int, Trend], processes: Sequence[ProcessTrend], roles: Mapping[int, Role]
+) -> dict[int, Trend]:
+    """Tracemalloc's heap trends keyed by the judged run's pids: each run has its own pids, so the main
+    process is matched to the main process, a worker to the worker whose heap grew most."""
+    out = dict(traced)
+    by_role: dict[str, Trend] = {}
+    for pid, t in traced.items():
+        role = roles.get(pid, "main")
+        if role not in by_role or t.growth_bytes > by_role[role].growth_bytes:
+            by_role[role] = t
+    for p in processes:
+        if p.pid not in out and p.role in by_role:
+            out[p.pid] = by_role[p.role]
+    return out
+
+
+def _live_heap_grows(h: ProcessTrend) -> bool:
+    """The native tracker's live heap rose in a line after the warm-up: exact accounting, no allocator
+    noise, so a rise of a few MiB counts even behind a big one-time load (which RSS's relative threshold
+    would call flat)."""
+    t = h.trend
+    if t.pattern in ("plateau", "sawtooth"):
+        return False
+    return t.slope_bytes_per_s > 0 and t.growth_bytes >= MIN_GROWTH_BYTES and t.r_squared >= HEAP_LINE_R2
+
+
+def _heap_grows(grower: ProcessTrend, traced: Mapping[int, Trend] | None) -> bool:
+    """The live heap tracemalloc traced grows in a line with RSS: retained Python memory, spread thin."""
+    t = (traced or {}).get(grower.pid)
+    return (
+        t is not None
+        and t.pattern == "linear"
+        and t.r_squared >= 0.9
+        and significant(t.growth_bytes, 0)
+        and t.growth_bytes >= 0.25 * max(1, grower.trend.end_bytes - grower.trend.start_bytes)
+    )
 
 
 def _allocator_retention(grower: ProcessTrend, traced: Mapping[int, Trend] | None, native_live: int | None) -> bool:
@@ -157,8 +424,11 @@ def _summary(
     to_limit: float | None,
     limit: int | None,
     exit: TargetExit,
+    roles: Mapping[int, Role],
 ) -> str:
     where = f"{Path(top.file).name}:{top.line} ({top.function})" if top else None
+    if top is not None and where and roles.get(top.pid) == "child":
+        where += f" in worker process {top.pid}"
     if kind == "oom":
         if top is not None and top.trend == "failed":
             return (
@@ -171,14 +441,17 @@ def _summary(
         return text + "."
     if kind == "leak":
         t = focus.trend if focus else None
-        if t:
+        if t and focus is not None and focus.role == "child":
+            text = f"Leak: the RSS of a worker process (pid {focus.pid}, child) grows {pattern} at {human_rate(rate)}"
+            text += f" ({human_bytes(t.start_bytes)} → {human_bytes(t.end_bytes)} in {t.duration_s:.0f} s)"
+        elif t:
             text = f"Leak: RSS grows {pattern} at {human_rate(rate)}"
             text += f" ({human_bytes(t.start_bytes)} → {human_bytes(t.end_bytes)} in {t.duration_s:.0f} s)"
         else:
             text = f"Leak: the live Python heap grows at {human_rate(rate)}"
         if where and top:
             text += f"; {where} keeps {human_bytes(top.bytes)} more"
-            if top.bytes_per_interval:
+            if top.bytes_per_interval and top.visible_to_tracemalloc:
                 text += f" (~{human_bytes(top.bytes_per_interval)} per interval)"
         if to_limit is not None and limit:
             text += f"; it would reach the {human_bytes(limit)} limit in ~{human_duration(to_limit)}"

@@ -37,7 +37,8 @@ def build_blocks(evidence: Mapping[str, Any], details: Mapping[str, Mapping[str,
     first = [b(verdict["kind"].upper()), t(f" (confidence {verdict['confidence']:.2f}). "), t(verdict["summary"])]
     retention = evidence.get("retention") or []
     if retention and verdict["kind"] in ("leak", "oom"):
-        first.append(t(f" Kept alive by {retention[0]['root']}."))
+        worker = f" in pid {retention[0]['pid']} (a worker)" if retention[0].get("role") == "child" else ""
+        first.append(t(f" Kept alive by {retention[0]['root']}{worker}."))
     blocks.append(Para(tuple(first)))
     blocks += _headline(evidence)
     blocks += reading_blocks(evidence)
@@ -45,7 +46,7 @@ def build_blocks(evidence: Mapping[str, Any], details: Mapping[str, Mapping[str,
     blocks += _memory_section(evidence, details)
     blocks += _growing_section(evidence, details)
     blocks += line_profile_blocks(details)
-    blocks += native_blocks(details)
+    blocks += native_blocks(details, evidence)
     blocks += _ending_section(evidence)
     blocks += _stages_section(evidence)
     blocks += reproduce_blocks(evidence)
@@ -70,6 +71,9 @@ def _headline(evidence: Mapping[str, Any]) -> list[Block]:
         items.append((t("Kept alive by: "), b(r["root"]), t(" — "), c(" → ".join(r["chain"]))))
     for reason in evidence["verdict"].get("reasons", []):
         items.append((t(reason),))
+    sources = evidence["verdict"].get("sources") or {}
+    if sources:
+        items.append((t("Where the figures come from: " + "; ".join(f"{k}: {v}" for k, v in sources.items())),))
     return [Bullets(tuple(items))] if items else []
 
 
@@ -97,6 +101,33 @@ def _memory_section(evidence: Mapping[str, Any], details: Mapping[str, Mapping[s
             )
         )
     blocks.append(Table(("pid", "role", "pattern", "slope", "R²", "start → end", "peak"), tuple(rows)))
+    judged = evidence["verdict"].get("judged_on")
+    others = [p for p in evidence["processes"] if str(p["pid"]) not in data.get("trends", {})]
+    if judged and others:
+        blocks.append(
+            Para(
+                (
+                    t("The table above is the RSS stage's own run. The verdict reads the shape and the rate on "),
+                    b(judged),
+                    t(", which slows the target least:"),
+                )
+            )
+        )
+        blocks.append(
+            Table(
+                ("pid", "role", "pattern", "slope", "peak"),
+                tuple(
+                    (
+                        (t(str(p["pid"])),),
+                        (t(p["role"]),),
+                        (t(p.get("pattern", "")),),
+                        (t(human_rate(p["growth_bytes_per_s"])),),
+                        (t(human_bytes(p["peak_rss_bytes"])),),
+                    )
+                    for p in others
+                ),
+            )
+        )
     limit = evidence["target"].get("memory_limit_bytes")
     to_limit = evidence["verdict"].get("seconds_to_limit")
     if limit and to_limit is not None:

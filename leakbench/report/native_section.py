@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from leakbench.report.document import Block, Code, Embed, Heading, Image, Para, Table, b, c, t
-from leakbench.units import human_bytes
+from leakbench.units import human_bytes, human_rate
 
 FRAMES_SHOWN = 4
 
 
-def native_blocks(details: Mapping[str, Mapping[str, Any]]) -> list[Block]:
+def native_blocks(details: Mapping[str, Mapping[str, Any]], evidence: Mapping[str, Any] | None = None) -> list[Block]:
     stage = details.get("native")
     if stage is None:
         return []
@@ -19,8 +20,42 @@ def native_blocks(details: Mapping[str, Mapping[str, Any]]) -> list[Block]:
     if stage.get("status") != "ok":
         blocks.append(Para((t(f"The native stage did not complete: {stage.get('message', '')}"),)))
         return blocks
+    blocks += _sites_blocks((evidence or {}).get("suspects", []))
     for proc in stage.get("data", {}).get("processes", []):
         blocks += _process_blocks(proc)
+    return blocks
+
+
+def _site_row(s: Mapping[str, Any]) -> tuple[tuple[Any, ...], ...]:
+    where = f"{Path(s['file']).name}:{s['line']}"
+    native = s.get("native_bytes") or s["bytes"]
+    seen = s.get("tracemalloc_bytes") or 0
+    return (
+        (c(where),),
+        (t(s.get("function") or ""),),
+        (t(human_bytes(native)),),
+        (t(human_rate(s["rate_bytes_per_s"]) if s.get("rate_bytes_per_s") else ""),),
+        (t(f"{max(0, native - seen) / native:.0%}" if native else ""),),
+        (c(" ← ".join(s.get("native_frames", [])[:FRAMES_SHOWN])),) if s.get("native_frames") else (),
+    )
+
+
+def _sites_blocks(suspects: list[Mapping[str, Any]]) -> list[Block]:
+    """The lines the native tracker saw keep memory, ranked by what they retained over the run (steady
+    growth first), your line first and the native frames below it; what was allocated once stands apart."""
+    seen = [s for s in suspects if "native" in s.get("stages", ()) and s.get("trend") != "failed"]
+    growing = [s for s in seen if s.get("trend") == "steady"]
+    once = [s for s in seen if s.get("trend") != "steady"]
+    head = ("line", "function", "still live", "rate", "C-level", "native frames (innermost first)")
+    blocks: list[Block] = []
+    if growing:
+        blocks.append(Para((b("Lines whose native memory kept growing"), t(" over the run, most retained first:"))))
+        blocks.append(Table(head, tuple(_site_row(s) for s in growing[:8])))
+    if once:
+        blocks.append(
+            Para((b("Allocated once"), t(" (set-up, caches filled once, buffers made early): live, but not growing:")))
+        )
+        blocks.append(Table(head, tuple(_site_row(s) for s in once[:5])))
     return blocks
 
 

@@ -185,6 +185,7 @@ class BackrefsStage:
                         graph=graph,
                         pattern=finding.pattern,
                         fix=finding.fix,
+                        bound=finding.bound,
                     )
                 )
             chains.append(
@@ -199,6 +200,7 @@ class BackrefsStage:
                     "text": chain_text(chain),
                     "pattern": finding.pattern,
                     "fix": finding.fix,
+                    "bound": finding.bound,
                     "graph": graph,
                     "dot": str(rendered.dot.relative_to(ctx.run_dir)) if rendered else None,
                     "graph_problem": rendered.problem if rendered else "no graph source",

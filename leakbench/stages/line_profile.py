@@ -130,7 +130,7 @@ def line_profile(
 
 
 def _choice_from_earlier(ctx: StageContext) -> Choice | None:
-    from leakbench.report.evidence import merge_suspects
+    from leakbench.analysis.findings import merge_suspects
 
     earlier = {k: r for k, r in ctx.earlier.items() if k in ("tracemalloc", "native") and r.status == "ok"}
     rules = user_code_rules(ctx.target.python)

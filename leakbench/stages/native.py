@@ -30,6 +30,8 @@ from leakbench.analysis.native import (
     leaks,
     leaks_between,
     native_part,
+    retained_growth,
+    site_shape,
     site_timeline,
     suspects_from_leaks,
 )
@@ -167,7 +169,8 @@ def capture_views(capture: Capture, *, rules: FrameRules, top: int = 10) -> Capt
         )
         for s in suspects
     ]
-    timeline = site_timeline(capture, stacks, site_of=_site_namer(rules), top=top, history=history)
+    # More sites than are shown, so that the ones that grow late but steadily are judged too.
+    timeline = site_timeline(capture, stacks, site_of=_site_namer(rules), top=top * 3, history=history)
     steadiness = _steadiness(timeline.times_ms, {s.site: s.bytes for s in timeline.sites})
     suspects = [replace(s, **steadiness.get(f"{s.file}:{s.line}", {})) for s in suspects]
     failures = failed_allocations(capture, stacks)
@@ -204,6 +207,10 @@ def analyse_capture(
         "capture_state": capture.describe_cut(),
         "events": len(capture.events),
         "leak_cut": report.cut,
+        # live bytes (every allocation and the interpreter's arenas) over time, for the verdict's trend of
+        # the least-disturbed run; with the moment the target's code returned
+        "live": [[round(t / 1000, 3), b] for t, b in zip(timeline.times_ms, timeline.total, strict=True)],
+        "target_end_s": next((m.time_ms / 1000 for m in capture.marks if m.label == "target-end"), None),
         "leaked_bytes": report.bytes,
         "leaked_blocks": report.count,
         "interpreter_arena_bytes": report.interpreter_bytes,
@@ -279,17 +286,9 @@ def _steadiness(times: Sequence[int], series: dict[str, Sequence[int]]) -> dict[
     """For each site: in what share of the timeline's steps it grew, and its rate; a "steady" trend."""
     out: dict[str, dict[str, Any]] = {}
     for site, values in series.items():
-        first = next((i for i, v in enumerate(values) if v > 0), len(values))
-        steps = list(zip(values[first:], values[first + 1 :], strict=False))
-        if len(steps) < 4:
-            continue
-        grew = sum(1 for a, b in steps if b > a) / len(steps)
-        span_s = max((times[-1] - times[first]) / 1000, 1e-3)
-        out[site] = {
-            "grew_in": round(grew, 3),
-            "trend": "steady" if grew >= 0.5 and values[-1] >= max(values) * 0.9 else "one-off",
-            "rate_bytes_per_s": (values[-1] - values[first]) / span_s,
-        }
+        shape = site_shape(times, values)
+        if shape is not None:
+            out[site] = {"grew_in": round(shape[0], 3), "trend": shape[1], "rate_bytes_per_s": shape[2]}
     return out
 
 
@@ -319,7 +318,14 @@ def _failure_suspects(failures: Sequence[Any], pid: int, rules: FrameRules) -> l
 
 
 def _with_visibility(ctx: StageContext, suspects: list[Suspect]) -> list[Suspect]:
-    """Growth that the tracemalloc stage also measured is visible to it; growth it missed is native."""
+    """Visible when most of the line's growth in this run went through Python's allocators (the capture
+    splits it), or when the tracemalloc stage measured as much growth at the line; else it is C-level."""
+    suspects = [
+        replace(s, visible_to_tracemalloc=s.native_bytes - s.tracemalloc_bytes <= VISIBLE_SHARE * s.native_bytes)
+        if s.native_bytes and s.trend != "failed"
+        else s
+        for s in suspects
+    ]
     tm = ctx.earlier.get("tracemalloc")
     if tm is None or tm.status != "ok":
         return suspects
@@ -334,7 +340,7 @@ def _with_visibility(ctx: StageContext, suspects: list[Suspect]) -> list[Suspect
         if s.trend == "failed":
             out.append(s)
             continue
-        visible = seen.get((s.file, s.line), 0) >= VISIBLE_SHARE * s.bytes
+        visible = s.visible_to_tracemalloc or seen.get((s.file, s.line), 0) >= VISIBLE_SHARE * s.bytes
         out.append(replace(s, visible_to_tracemalloc=visible))
     return out
 
@@ -357,7 +363,9 @@ def _group_row(group: StackGroup) -> dict[str, Any]:
 def _chart(out_dir: Path, pid: int, times_ms: Sequence[int], sites: Sequence[Any]) -> Path | None:
     from leakbench.report.charts import Line, line_chart  # matplotlib: only when a chart is drawn
 
-    shown = [s for s in sites if s.site != ARENA_SITE][:5]
+    # Ranked by what each site retained over time, not by what is live at the end (a one-time buffer).
+    ranked = sorted(sites, key=lambda s: -retained_growth(s.bytes))
+    shown = [s for s in ranked if s.site != ARENA_SITE and retained_growth(s.bytes) > 0][:5]
     if not shown:
         return None
     times = [t / 1000 for t in times_ms]

@@ -12,9 +12,10 @@ from leakbench.analysis.trend import (
     analyse_series,
     linear_fit,
     steady_part,
+    without_final_drop,
     without_overhead,
 )
-from leakbench.launcher import TargetRun
+from leakbench.launcher import BudgetPolicy, TargetRun
 from leakbench.report.charts import Line, line_chart
 from leakbench.stages.base import Contribution, StageContext
 from leakbench.units import human_bytes, human_rate
@@ -23,6 +24,10 @@ from leakbench.units import human_bytes, human_rate
 @dataclass(frozen=True, slots=True)
 class RssParams:
     interval: float = 0.1  # seconds between samples
+    # a target run of its own with nothing but RSS sampling: the least-disturbed run, on which the verdict
+    # reads the shape (a cache that fills in seconds plainly may still be filling under the profilers)
+    alone: bool = False
+    budget: float = 60.0  # with `alone`: stop a target still running after this many seconds (0: never)
 
 
 class RssStage:
@@ -33,21 +38,16 @@ class RssStage:
 
     def __init__(self, params: RssParams) -> None:
         self.params = params
+        self.exclusive = params.alone
 
     def contribute(self, ctx: StageContext) -> Contribution:
-        return Contribution(rss_interval=self.params.interval)
+        policies = (BudgetPolicy(self.params.budget),) if self.params.alone else ()
+        return Contribution(rss_interval=self.params.interval, stop_policies=policies)
 
     def finish(self, ctx: StageContext, run: TargetRun | None) -> StageReport:
         if run is None or not run.series:
             return StageReport(self.kind, "failed", "no RSS samples: the target ended before the first one")
-        trends = {}
-        adjusted = {}
-        warmups = {}
-        for s in run.series:
-            adjusted[s.pid] = without_overhead(s.times, s.rss, _overhead(run, s.pid))
-            warmups[s.pid] = _warmup_end(run, s.pid)
-            times, values = _until_teardown(run, s.pid, s.times, adjusted[s.pid])
-            trends[s.pid] = analyse_series(times, values, warmups[s.pid])
+        trends, adjusted, warmups = run_trends(run)
         main = next((s for s in run.series if s.role == "main"), run.series[0])
         lines = [Line(f"{s.role} {s.pid}", s.times, s.rss) for s in run.series]
         if adjusted[main.pid] != list(main.rss):
@@ -57,14 +57,15 @@ class RssStage:
         fit_line = (ts[0], ts[-1], fit.intercept + fit.slope * ts[0], fit.intercept + fit.slope * ts[-1])
         png, _svg = line_chart(
             lines,
-            ctx.run_dir / "images" / "rss",
+            ctx.run_dir / "images" / ("rss-alone" if self.params.alone else "rss"),
             title="RSS over time",
             limit=ctx.target.memory_limit_bytes,
             fit=fit_line if trends[main.pid].pattern in ("linear", "step") else None,
         )
         grower = max(trends.items(), key=lambda kv: kv[1].slope_bytes_per_s)
         t = trends[main.pid]
-        message = (
+        message = "a run with RSS sampling alone; " if self.params.alone else ""
+        message += (
             f"main process: {t.pattern}, {human_rate(t.slope_bytes_per_s)} "
             f"({human_bytes(t.start_bytes)} → {human_bytes(t.end_bytes)} over {t.duration_s:.1f} s)"
         )
@@ -85,6 +86,20 @@ class RssStage:
         )
 
 
+def run_trends(run: TargetRun) -> tuple[dict[int, Trend], dict[int, list[int]], dict[int, float | None]]:
+    """Each process's RSS trend over one run, with a profiler's own memory taken out and the warm-up and
+    teardown left out; also the adjusted series and where each warm-up ended."""
+    trends: dict[int, Trend] = {}
+    adjusted: dict[int, list[int]] = {}
+    warmups: dict[int, float | None] = {}
+    for s in run.series:
+        adjusted[s.pid] = without_overhead(s.times, s.rss, _overhead(run, s.pid))
+        warmups[s.pid] = _warmup_end(run, s.pid)
+        times, values = _until_teardown(run, s.pid, s.times, adjusted[s.pid])
+        trends[s.pid] = analyse_series(times, values, warmups[s.pid])
+    return trends, adjusted, warmups
+
+
 def _overhead(run: TargetRun, pid: int) -> list[tuple[float, int]]:
     return [
         (e["t"] - run.started_at, int(e["overhead_bytes"])) for e in run.events_of("heap", pid) if "overhead_bytes" in e
@@ -96,11 +111,12 @@ def _until_teardown(
 ) -> tuple[Sequence[float], Sequence[int]]:
     """The samples taken while the target's code ran: returning from main() frees what it held."""
     ended = run.events_of("target-end", pid)
-    if not ended:
-        return times, values
-    cut = ended[0]["t"] - run.started_at
-    keep = sum(1 for t in times if t <= cut)
-    return (times[:keep], values[:keep]) if keep >= 5 else (times, values)
+    if ended:
+        cut = ended[0]["t"] - run.started_at
+        keep = sum(1 for t in times if t <= cut)
+        times, values = (times[:keep], values[:keep]) if keep >= 5 else (times, values)
+    kept_times, kept = without_final_drop(times, values)
+    return (kept_times, kept) if len(kept) >= 5 else (times, values)
 
 
 def _warmup_end(run: TargetRun, pid: int) -> float | None:

@@ -27,6 +27,9 @@ from leakbench.stages.base import Contribution, StageContext
 from leakbench.units import human_bytes
 
 TOP_SITES = 10
+# A conclusive stop needs this many snapshots of every process: snapshots stretch when the heap is big (a
+# one-time load of millions of objects), and a few slow ones over a set-up would end the run before its work.
+CONCLUSIVE_SNAPSHOTS = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +41,12 @@ class TracemallocParams:
 
 
 class ConclusivePolicy:
-    """Stop when the traced heap has grown in a straight line long enough that more time adds nothing."""
+    """Stop when the traced heap has grown in a straight line long enough that more time adds nothing.
+
+    Every process counts, not only the main one: a worker that started late, or whose heap has not been
+    sampled long enough yet, keeps the run going until its own trend shows (the main process handing out
+    work can look conclusive long before the workers that keep the memory have done theirs).
+    """
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
@@ -49,18 +57,29 @@ class ConclusivePolicy:
             return None
         self._checked_at = live.elapsed
         events = live.events()
-        if not events:
+        heaps = {pid: [e for e in evs if e.get("event") == "heap"] for pid, evs in events.items()}
+        ended = {pid for pid, evs in events.items() if any(e.get("event") == "final" for e in evs)}
+        heaps = {pid: h for pid, h in heaps.items() if h and pid not in ended} or {
+            pid: h for pid, h in heaps.items() if h
+        }
+        if not heaps:
             return None
-        main = min(events)  # the first channel file is the main process's
-        heap = [e for e in events[main] if e.get("event") == "heap"]
-        if len(heap) < 10:
+        snapshots = {pid: sum(1 for e in evs if e.get("event") == "snapshot") for pid, evs in events.items()}
+        if any(snapshots.get(pid, 0) < CONCLUSIVE_SNAPSHOTS for pid in heaps):
+            return None  # the lines' own trends need enough snapshots, however straight the total looks
+        verdicts = [_conclusive(h, self.seconds) for h in heaps.values()]
+        if None in verdicts:  # a process whose trend has not shown yet
             return None
-        times = [e["t"] for e in heap]
-        values = [e["traced_bytes"] for e in heap]
-        trend = analyse_series(times, values)
-        if trend.pattern == "linear" and trend.r_squared >= 0.95 and significant(trend.growth_bytes, 0):
-            return "conclusive"
+        return "conclusive" if any(verdicts) else None
+
+
+def _conclusive(heap: list[dict[str, Any]], seconds: float) -> bool | None:
+    """True: the heap grows in a straight line; False: it has shown a trend that is not that; None: too
+    few samples, or sampled for less than `seconds`, to tell yet."""
+    if len(heap) < 10 or heap[-1]["t"] - heap[0]["t"] < seconds / 2:
         return None
+    trend = analyse_series([e["t"] for e in heap], [e["traced_bytes"] for e in heap])
+    return trend.pattern == "linear" and trend.r_squared >= 0.95 and significant(trend.growth_bytes, 0)
 
 
 class TracemallocStage:

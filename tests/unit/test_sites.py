@@ -59,3 +59,17 @@ def test_allocations_made_while_importing_are_not_growth() -> None:
         ("/app/main.py", 1),
     )
     assert attribute(frames + LAUNCH, RULES) is None
+
+
+def test_temporaries_caught_at_the_snapshots_are_not_steady_growth() -> None:
+    # a report builder: a big temporary list, sometimes live at a snapshot and sometimes not, and live at the
+    # last one; it rises in half of the intervals, but its trend line does not rise
+    series = []
+    for i in range(21):
+        size = 1_200_000 if i % 2 else 0
+        series.append(aggregate(float(i), [trace(size, ("/app/report.py", 13))] if size else [], RULES))
+    series.append(aggregate(21.0, [trace(1_300_000, ("/app/report.py", 13))], RULES))
+    rows = growing_sites(series)
+    row = next(r for r in rows if r.line == 13)
+    assert row.grew_in >= 0.5
+    assert not row.steady

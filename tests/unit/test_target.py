@@ -47,3 +47,30 @@ def test_syntax_error_names_the_line(tmp_path: Path) -> None:
     path.write_text("x = 1\ndef (:\n")
     with pytest.raises(UsageError, match="line 2"):
         make_target(str(path))
+
+
+def test_missing_module_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="no module named no_such_module_xyz"):
+        make_target("no_such_module_xyz", module=True, cwd=str(tmp_path))
+
+
+def test_missing_submodule_of_a_real_package_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match=r"no module named json\.nope"):
+        make_target("json.nope", module=True, cwd=str(tmp_path))
+
+
+def test_package_without_main_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="without a __main__"):
+        make_target("email", module=True, cwd=str(tmp_path))
+
+
+def test_module_is_found_without_running_its_package(tmp_path: Path) -> None:
+    pkg = tmp_path / "mypkg"
+    pkg.mkdir()
+    marker = tmp_path / "ran"
+    (pkg / "__init__.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    (pkg / "tool.py").write_text("print('hi')\n")
+    spec = make_target("mypkg.tool", module=True, cwd=str(tmp_path))
+    assert spec.module == "mypkg.tool"
+    assert not marker.exists()
+    assert make_target("json.tool", module=True, cwd=str(tmp_path)).module == "json.tool"

@@ -54,3 +54,24 @@ def test_linear_fit_of_a_line_is_exact() -> None:
     assert fit.slope == pytest.approx(2)
     assert fit.intercept == pytest.approx(1)
     assert fit.r_squared == pytest.approx(1)
+
+
+def test_growth_that_stopped_within_the_warm_up_after_the_imports_is_a_plateau() -> None:
+    ts = [i * 0.1 for i in range(100)]
+    # imports until 0.2 s, a cache fills from 0.2 s to 0.8 s (before the 1 s warm-up cut), then nothing
+    values = [20 * MIB if t < 0.2 else int(20 * MIB + min(t - 0.2, 0.6) / 0.6 * 30 * MIB) for t in ts]
+    trend = analyse_series(ts, values, warmup_end=0.2)
+    assert trend.pattern == "plateau"
+    assert trend.plateau_at_s is not None and trend.plateau_at_s < 1.0
+    assert analyse_series(ts, values).pattern == "flat"  # imports not known: nothing says it was work
+
+
+def test_a_drop_at_the_very_end_is_the_teardown_not_the_work() -> None:
+    from leakbench.analysis.trend import without_final_drop
+
+    ts = [i * 0.1 for i in range(50)]
+    values = [200 * MIB + i * MIB // 4 for i in range(48)] + [150 * MIB, 20 * MIB]
+    kept_ts, kept = without_final_drop(ts, values)
+    assert len(kept) == 48 and kept_ts[-1] == ts[47]
+    saw = [(i % 10) * MIB for i in range(50)]  # a drop earlier in the run is its shape: kept
+    assert len(without_final_drop(ts, saw)[1]) >= 45

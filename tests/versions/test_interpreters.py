@@ -81,7 +81,8 @@ def test_c_extension_leak_names_the_calling_line(interpreter: Interpreter, targe
 
 
 def test_buffer_example_every_stage_ok(heavy_target_python: Path, tmp_path: Path) -> None:
-    """The default playbook, every stage, with nothing of leakbench's (nor psutil) in the target's venv."""
+    """The default playbook, every stage (the last, rss-2, is the plain run the verdict reads), with nothing
+    of leakbench's (nor psutil) in the target's venv."""
     out = tmp_path / "run"
     result = leakbench(
         "investigate",
@@ -95,7 +96,7 @@ def test_buffer_example_every_stage_ok(heavy_target_python: Path, tmp_path: Path
     assert result.code == 0, result.stderr
     evidence = result.evidence()
     assert {k: v["status"] for k, v in evidence["stages"].items()} == dict.fromkeys(
-        ("rss", "tracemalloc", "backrefs", "native", "line_profile"), "ok"
+        ("rss", "tracemalloc", "backrefs", "native", "line_profile", "rss-2"), "ok"
     ), evidence["stages"]
     pipeline = EXAMPLES / "buffer_leak" / "data_pipeline.py"
     top = evidence["suspects"][0]
@@ -113,11 +114,14 @@ def test_pool_workers_leaks_are_the_workers(heavy_target_python: Path, tmp_path:
     result = leakbench(*args, str(script))
     assert result.code == 0, result.stderr
     evidence = result.evidence()
-    # the tracemalloc stage shares the first run (its processes in the evidence); native runs on its own
+    # the tracemalloc stage shares the first run with the rss stage, which knows its processes; native runs
+    # on its own (the evidence's processes are those of the run the verdict was judged on)
     native = json.loads((out / "stages" / "native.json").read_text())
     tracemalloc = json.loads((out / "stages" / "tracemalloc.json").read_text())
+    rss = json.loads((out / "stages" / "rss.json").read_text())["data"]
+    first_run = {int(pid): "main" if int(pid) == rss["main_pid"] else "child" for pid in rss["trends"]}
     runs = {
-        "tracemalloc": (tracemalloc, {p["pid"]: p["role"] for p in evidence["processes"]}),
+        "tracemalloc": (tracemalloc, first_run),
         "native": (native, {p["pid"]: p["role"] for p in native["data"]["processes"]}),
     }
     for method in ("spawn", "forkserver"):

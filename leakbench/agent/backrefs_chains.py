@@ -14,8 +14,15 @@ import sys
 import threading
 import time
 import types
+from operator import methodcaller
 
+_CALL = methodcaller("__call__")
 MAX_FRONTIER = 4000
+MIN_FRONTIER = 64
+# gc.get_referrers compares every reference on the heap with every object it is given: a level costs about
+# heap references x frontier. The frontier is cut so that one level stays within a fraction of a second.
+LEVEL_COMPARISONS = 3e8
+CYCLE_REFERENTS = 200000  # references looked at for a cycle back to a sample, at most
 PASSING_LEVELS = 3  # levels searched past a library function's local for a root of the program's own
 SLOT_ROOTS = {"m": "module-global", "c": "class-attribute", "f": "frame-local"}
 ROOT_PRIORITY = ("lru-cache", "thread-local", "logger", "closure", "class-attribute", "module-global", "frame-local")
@@ -30,6 +37,16 @@ class ChainSearch:
         self.deadline = None  # perf_counter() time by which a search stops: the pause it may cost
         self.referrers = referrers  # gc.get_referrers, with tuples left out unless `tuples`
         self.tuples = False  # inside the agent's fence: a tuple may be on a chain
+        self.heap_objects = 0  # counted at the latest checkpoint: bounds the frontier
+
+    def frontier(self):
+        per_level = LEVEL_COMPARISONS / max(2 * self.heap_objects, 1)
+        return int(max(MIN_FRONTIER, min(MAX_FRONTIER, per_level)))
+
+    @staticmethod
+    def heap_size():
+        """How many objects the collector tracks now (the list is made and measured in C, then dropped)."""
+        return sum(map(len, map(_CALL, (gc.get_objects,))))
 
     def over(self):
         return self.deadline is not None and time.perf_counter() >= self.deadline
@@ -122,6 +139,9 @@ class ChainSearch:
                 break
             if passing is not None and depth >= passing + PASSING_LEVELS:
                 break
+            # the heap may have grown since it was counted (the target runs on while a search is made)
+            self.heap_objects = max(self.heap_objects, self.heap_size())
+            del frontier[self.frontier() :]
             fids = {id(o) for o in frontier}
             args = tuple(frontier)
             own_ids.update((id(args), id(fids)))
@@ -143,7 +163,7 @@ class ChainSearch:
                 down[rid] = child
                 keep[rid] = r
                 order.append(rid)
-                if len(nxt) < MAX_FRONTIER:
+                if len(nxt) < self.frontier():
                     nxt.append(r)
             del refs, args
             frontier[:] = nxt
@@ -302,14 +322,20 @@ class ChainSearch:
     def _cycle(self, start, keep):
         """A shortest path of references from `start` back to itself, through objects found on the way up."""
         allowed = set(keep)
-        back = {id(start): None}
-        objs = {id(start): start}
+        sid = id(start)
+        back = {sid: None}
+        objs = {sid: start}
         frontier = [start]
+        seen = 0
         while frontier:
             nxt = []
             for o in frontier:
-                for k in gc.get_referents(o):
-                    if id(k) == id(start):
+                refs = gc.get_referents(o)
+                seen += len(refs)
+                if seen > CYCLE_REFERENTS or self.over():
+                    return []  # a big container: its own cycle, if any, is not worth the pause
+                for k in refs:
+                    if id(k) == sid:
                         path = [k]
                         cur = o
                         while cur is not None:

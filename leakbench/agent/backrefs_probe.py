@@ -338,6 +338,7 @@ class BackrefsProbe:
             types_of.setdefault(key, []).append(tid)
             each[key] = entry[2]
         objects = sum(counts.values())
+        self.chains.heap_objects = objects
         by_key.update(self._count_untracked())
         ids = array("Q", sorted(map(id, heap()))) if self.baseline is None else None
         count_cost += time.perf_counter() - began

@@ -13,6 +13,7 @@ import os
 import resource
 import shlex
 import signal
+import stat
 import subprocess
 import threading
 import time
@@ -216,16 +217,21 @@ def launch(
     (folder / "command.json").write_text(json.dumps({"argv": command, "cwd": target.cwd}, indent=2))
 
     limit = target.memory_limit_bytes
+    stdin = _stdin_for_run()
     started_at = time.time()
     try:
         proc = subprocess.Popen(
             command,
             cwd=target.cwd,
             env=env,
+            stdin=stdin,
             preexec_fn=(lambda: _limit_address_space(limit)) if limit else None,
         )
     except OSError as exc:
         raise TargetError(f"cannot start {target.python}: {exc.strerror}") from None
+    finally:
+        if stdin is not None:
+            os.close(stdin)
 
     live = LiveRun(folder, started_at)
     try:
@@ -261,6 +267,28 @@ def launch(
     )
     save_run(run)
     return run
+
+
+_stdin_start: int | None = None
+
+
+def _stdin_for_run() -> int | None:
+    """A regular file on leakbench's stdin, opened again for each run of the target from where it began.
+
+    Every run then reads the same input, as the program would when run on its own. A pipe or a terminal
+    is passed on as it is (what one run reads is gone for the next). None: inherit stdin.
+    """
+    global _stdin_start
+    try:
+        if not stat.S_ISREG(os.fstat(0).st_mode):
+            return None
+        if _stdin_start is None:
+            _stdin_start = os.lseek(0, 0, os.SEEK_CUR)
+        fd = os.open("/proc/self/fd/0", os.O_RDONLY)  # its own offset, unlike a dup
+    except OSError:
+        return None
+    os.lseek(fd, _stdin_start, os.SEEK_SET)
+    return fd
 
 
 def _roles(main_pid: int, pids: Sequence[int]) -> dict[int, Role]:

@@ -125,6 +125,7 @@ def investigate(
         "options": to_jsonable(options),
         "next_group": 0,
         "runs": [],
+        "group_runs": {},  # group index -> the name of its target run: a rerun replaces it
         "skipped": [],
         "finished": False,
     }
@@ -169,9 +170,19 @@ def _drive(
     done_names = {names[i] for g in groups[: state["next_group"]] for i in g}
     ctx.earlier.update({n: r for n, r in reports.items() if n in done_names})
     index = state["next_group"]
+    group_runs: dict[str, str] = state.setdefault("group_runs", {})
     while index < len(groups):
         group = groups[index]
+        # A group run again (a rerun, or a resumed run interrupted in it) replaces what it left before.
+        _discard(run_dir, runs, group_runs.pop(str(index), None))
+        for i in group:
+            reports.pop(names[i], None)
+            ctx.earlier.pop(names[i], None)
+        before = set(runs)
         finished = _run_group(ctx, stages, names, group, runs, progress, skip=set(state["skipped"]))
+        for name in runs:
+            if name not in before:
+                group_runs[str(index)] = name
         for report in finished:
             reports[report.name] = report
             ctx.earlier[report.name] = report
@@ -187,7 +198,7 @@ def _drive(
         if decision == "rerun":
             state["next_group"] = index
             _save_state(run_dir, state)
-            continue
+            continue  # the group's run and reports are replaced at the top of the loop
         if decision == "skip":
             state["skipped"] = [*state["skipped"], *(names[i] for i in upcoming)]
         if decision == "quit":
@@ -201,6 +212,31 @@ def _drive(
     evidence["complete"] = state["finished"]
     write_outputs(run_dir, evidence)
     return Outcome(run_dir, evidence, ordered, complete=state["finished"])
+
+
+def _discard(run_dir: Path, runs: dict[str, TargetRun], name: str | None) -> None:
+    """Set a replaced run aside: it is in no list, no evidence and no report any more."""
+    if name is None:
+        return
+    runs.pop(name, None)
+    folder = run_dir / "runs" / name
+    if folder.is_dir():
+        n = 1
+        while (aside := run_dir / "discarded" / f"{name}-{n}").exists():
+            n += 1
+        aside.parent.mkdir(parents=True, exist_ok=True)
+        folder.rename(aside)
+
+
+def _next_run_name(run_dir: Path, runs: dict[str, TargetRun]) -> str:
+    """A name no run of this directory has: a folder left by an interrupted run is set aside."""
+    n = len(runs) + 1
+    while f"run-{n}" in runs:
+        n += 1
+    name = f"run-{n}"
+    if (run_dir / "runs" / name).exists():
+        _discard(run_dir, {}, name)
+    return name
 
 
 def _run_group(
@@ -225,7 +261,7 @@ def _run_group(
     if not members[0].own_run:
         progress.stage_started(label, "running the target")
         parts = [m.contribute(ctx) for m in members]
-        name = f"run-{len(runs) + 1}"
+        name = _next_run_name(ctx.run_dir, runs)
         run = _shared_run(ctx, parts, name, label, progress)
         runs[name] = run
     for index, stage in zip(active, members, strict=True):

@@ -319,7 +319,7 @@ def _shared_run(
     def on_tick(live: LiveRun) -> None:
         progress.tick(label, live.elapsed)
 
-    return launch(ctx.target, request, ctx.run_dir / "runs" / name, on_tick=on_tick)
+    return launch(ctx.target, request, ctx.run_dir / "runs" / name, on_tick=on_tick, on_stop=progress.log)
 
 
 def _finish(ctx: StageContext, stage: Stage, name: str, run: TargetRun | None) -> StageReport:

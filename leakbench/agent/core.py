@@ -36,6 +36,8 @@ class Agent:
         self._probe_lock = threading.RLock()
         self._stop_path = os.path.join(self.channel_dir, "stop")
         self._stopping = False
+        self.stop_reason = ""
+        self._ended = False  # the target's main code has returned
         self._finished = False
         self._ticker = None
         self.own_prefixes = (AGENT_DIR + os.sep,)
@@ -166,17 +168,35 @@ class Agent:
             if self._finished:
                 return
             if not self._stopping and os.path.exists(self._stop_path):
+                try:
+                    with open(self._stop_path) as handle:
+                        self.stop_reason = handle.read().strip() or "stop requested"
+                except OSError:
+                    self.stop_reason = "stop requested"
                 self._stopping = True
                 self.finish("stop-requested")
                 return
+
             # Imports are the target's warm-up: the launcher's trend analysis starts after the last one.
             if len(sys.modules) != modules:
                 modules = len(sys.modules)
                 self.emit("modules", count=modules)
-            self._call("tick", time.time())
+            with self._probe_lock:
+                if self._ended:
+                    continue  # the target's code has returned: nothing more is read as its behaviour
+                self._call_unlocked("tick", time.time())
 
     def target_ended(self):
-        self._call("target_end")
+        """The target's code has returned: the probes take their last readings now (marked as such), and
+        the ticker takes no more interval readings; what follows is teardown, not the target's work."""
+        with self._probe_lock:  # after an interval reading in progress, before any other
+            self._ended = True
+            self.emit("target-end")
+            self._call_unlocked("target_end")
+
+    @property
+    def stop_requested(self):
+        return self._stopping
 
     def finish(self, reason):
         """Take the probes' last readings once; called at exit or when the launcher asks to stop."""
@@ -194,6 +214,7 @@ class Agent:
         self._probe_lock = threading.RLock()
         self._finished = False
         self._stopping = False
+        self._ended = False
         self._open_channel()
         self.hello()
         self._call("after_fork")

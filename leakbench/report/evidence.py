@@ -15,7 +15,7 @@ from leakbench import __version__
 from leakbench.analysis.model import SCHEMA, StageReport, Suspect, TargetExit, Trend, to_jsonable
 from leakbench.analysis.trend import analyse_series
 from leakbench.analysis.verdict import ProcessTrend, decide
-from leakbench.launcher import TargetRun
+from leakbench.launcher import TargetRun, stderr_tail
 from leakbench.report.build import build_blocks
 from leakbench.report.document import to_html, to_markdown
 from leakbench.report.reading import list_artifacts, reproduce_commands
@@ -157,6 +157,8 @@ def compile_evidence(
                 "stopped_by": exit_.stopped_by,
                 "description": exit_.describe(),
                 "traceback": to_jsonable(exit_.traceback),
+                # the last lines the target wrote to stderr (capped), beside how it ended
+                "stderr_tail": stderr_tail(primary.folder) if primary else "",
             },
             "memory_limit_bytes": target.memory_limit_bytes,
             "duration_s": round(primary.duration_s, 3) if primary else None,

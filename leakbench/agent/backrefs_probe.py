@@ -272,13 +272,13 @@ class BackrefsProbe:
         began = time.perf_counter()
         safe = types_hash_safely()
         raw = count_types(self.stride, safe)
-        count_cost = time.perf_counter() - began
+        count_cost = pass_cost = time.perf_counter() - began
         # what roots hold directly: reachable objects only, never a half-built one; reads tracemalloc's traces
         sizes_began = time.perf_counter()
         self.sizes.observe(self._own_ids() | self._holder_ids)
         sizes_cost = time.perf_counter() - sizes_began
         try:
-            out = self._count(reason, raw, safe, count_cost)
+            out = self._count(reason, raw, safe, count_cost, pass_cost)
         finally:
             raw.clear()
             self._holders.clear()
@@ -313,7 +313,7 @@ class BackrefsProbe:
                 self.chains.deadline = None
                 self.chains.tuples = False
 
-    def _count(self, reason, raw, safe, count_cost):
+    def _count(self, reason, raw, safe, count_cost, pass_cost):
         """Counts per type and the growing containers, then the search."""
         began = time.perf_counter()
         stride = self.stride
@@ -345,7 +345,7 @@ class BackrefsProbe:
         self.count_s = count_cost
         # A big heap (and tracemalloc tracing every int a count makes) makes counting slow: count every n-th
         # object so that a count pauses the target for about PAUSE_TARGET_S; the report says so.
-        per_object = count_cost / max(counted, 1)
+        per_object = pass_cost / max(counted, 1)
         self.stride = max(1, math.ceil(per_object * objects / PAUSE_TARGET_S)) if objects > 200000 else 1
         now = time.time()
         first = self.baseline is None
@@ -522,9 +522,7 @@ class BackrefsProbe:
             wanted.pop(cid, None)
         if not wanted:
             return growing
-        for o in held:
-            if id(o) not in wanted:
-                continue
+        for o in list(compress(held, map(wanted.__contains__, map(id, held)))):
             if not _naming.one_of(type(o), CONTAINERS):
                 continue
             grew = wanted[id(o)]
@@ -580,7 +578,24 @@ class BackrefsProbe:
             for name in self.requested:
                 if not self._match(name, by_key) and name not in self.untracked:
                     self.untracked.add(name)  # maybe a type the collector does not track: count it next time
-            return [m for m in (self._match(n, by_key) for n in self.requested) if m]
+            # ... when it grew: in count, as containers that get longer (a list that keeps growing is a
+            # list that grows), or as the elements of growing containers. One that did not grow is not
+            # followed (an arbitrary object of it says nothing); the stage says so, and what grew instead.
+            base = self.baseline or {}
+            out = []
+            for name in self.requested:
+                key = self._match(name, by_key)
+                if key is None:
+                    continue
+                grown = by_key[key][0] - base.get(key, 0)
+                # made once and kept (a table built at start) is not growth: it must rise in most intervals,
+                # judged over three of them at least, or at the end
+                enough = self.intervals >= 3 or final
+                steady = enough and self.grew_in.get(key, 0) * 2 >= self.intervals
+                held = any(c["element"] == key or c["container"] == key for c in growing)
+                if held or (grown >= self.min_growth and steady) or _matches(self.untracked, key):
+                    out.append(key)
+            return out
         if not (final or at_due or now - self.last_chase >= max(self.chase_every, COST_SHARE * self.chase_s)):
             return None
         base = self.baseline or {}
@@ -651,8 +666,15 @@ class BackrefsProbe:
             if self.chains.over():
                 break
             containers = holders.get(key, [])
-            picked = self._pick(cands.get(key, []), frames)
+            longer = [c for c in growing if c["container"] == key] if self.requested else []
             mode = "instances"
+            if longer:
+                # asked for a container type, and some of them keep getting longer: those are the answer
+                containers = longer
+                picked = [self._holders[longer[0]["id"]]]
+                mode = "container"
+            else:
+                picked = self._pick(cands.get(key, []), frames)
             if not picked and containers:
                 picked = [self._holders[containers[0]["id"]]]
                 mode = "container"

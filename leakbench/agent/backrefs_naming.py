@@ -56,6 +56,15 @@ def type_qualname(tp):
     return q if type(q) is str else type_name(tp)
 
 
+def basic_size(tp):
+    """The C size of one object of the type (its __basicsize__), read from the type's own getter."""
+    try:
+        size = _TYPE_ATTR["__basicsize__"].__get__(tp)
+    except Exception:
+        return 0
+    return size if type(size) is int else 0
+
+
 def type_mro(tp):
     try:
         return _T_MRO(tp)

@@ -49,15 +49,14 @@ CONTAINERS = (list, dict, set)
 CONTAINER_IDS = frozenset(map(id, CONTAINERS))
 CONTAINER_SET = frozenset(CONTAINERS)
 PAUSE_TARGET_S = 0.1  # counting samples every n-th object when counting them all would pause longer
+MAX_STRIDE = 16  # past this, making the heap's list costs more than counting what is sampled
 MIN_CONTAINER_LEN = 64
 CHASE_BUDGET_S = 0.5  # the longest a search for roots may pause the target while it runs (doubled after
 # each search that ran out of it, up to MAX_CHASE_BUDGET_S; searches are spaced by what they cost) ...
 MAX_CHASE_BUDGET_S = 4.0
 FINAL_CHASE_BUDGET_S = 3.0  # ... and when it has ended or is being stopped
 COST_SHARE = 5  # checkpoints and searches are spaced so that they take at most a fifth of the run
-RESAMPLE_EVERY = 8  # checkpoints between two estimates of each type's size per object
 _CALL = methodcaller("__call__")
-_SIZEOF = object.__sizeof__  # C, for any object: never the target's own __sizeof__
 
 
 def heap():
@@ -149,11 +148,6 @@ def type_map():
     return dict(pairs(gc.get_objects, (type, id), (type,)))
 
 
-def shallow_sizes(by_type=True):
-    """{type (or its id): object.__sizeof__ of its last object}: the C size, never the target's __sizeof__."""
-    return dict(pairs(gc.get_objects, type_ids(by_type), (_SIZEOF,)))
-
-
 def containers(by_type=True):
     """The builtin lists, dicts and sets on the heap (never half-built: no resize refuses a shared one)."""
     if by_type:
@@ -237,6 +231,9 @@ class BackrefsProbe:
         self.prev_counts = {}
         self.grew_in = {}  # key -> intervals in which the count rose
         self.intervals = 0
+        self.looks = 0  # looks at the containers (spaced apart on big heaps)
+        self.next_look_at = 0.0
+        self.modules_at_look = len(sys.modules)
         self.modules = len(sys.modules)
         self.first_len = {}  # id(container) -> its length when first seen
         self.prev_len = {}
@@ -319,7 +316,6 @@ class BackrefsProbe:
         stride = self.stride
         tmap = {id(tp): tp for tp in raw} if safe else None
         counts = {id(k): n * stride for k, n in raw.items()} if safe else {k: n * stride for k, n in raw.items()}
-        counted = sum(raw.values())
         self._resolve(counts, tmap, safe)
         tmap = None
         by_key = {}
@@ -345,8 +341,12 @@ class BackrefsProbe:
         self.count_s = count_cost
         # A big heap (and tracemalloc tracing every int a count makes) makes counting slow: count every n-th
         # object so that a count pauses the target for about PAUSE_TARGET_S; the report says so.
-        per_object = pass_cost / max(counted, 1)
-        self.stride = max(1, math.ceil(per_object * objects / PAUSE_TARGET_S)) if objects > 200000 else 1
+        if objects <= 200000:
+            self.stride = 1
+        elif pass_cost > PAUSE_TARGET_S:
+            self.stride = min(MAX_STRIDE, math.ceil(self.stride * pass_cost / PAUSE_TARGET_S))
+        elif pass_cost < PAUSE_TARGET_S / 3 and self.stride > 1:
+            self.stride = max(1, self.stride // 2)
         now = time.time()
         first = self.baseline is None
         importing = len(sys.modules) != self.modules
@@ -365,25 +365,36 @@ class BackrefsProbe:
                     self.grew_in[key] = self.grew_in.get(key, 0) + 1
         del ids
         self.modules = len(sys.modules)
-        held = containers(safe) if _APPLY is not None else []
-        lengths = container_lengths(held)
-        for cid in self._own_ids():
-            lengths.pop(cid, None)
-        for cid, size in lengths.items():
-            if cid not in self.first_len:
-                # made during the run: all of it is growth; there at the start or made by an import: not
-                self.first_len[cid] = size if first or importing else 0
-                self.first_seen_at[cid] = self.intervals
-            elif importing:
-                self.first_len[cid] += size - self.prev_len.get(cid, size)
-            elif size > self.prev_len.get(cid, size):
-                self.len_grew[cid] = self.len_grew.get(cid, 0) + 1
-        self.first_len = {cid: n for cid, n in self.first_len.items() if cid in lengths}
-        self.len_grew = {cid: n for cid, n in self.len_grew.items() if cid in lengths}
-        self.first_seen_at = {cid: n for cid, n in self.first_seen_at.items() if cid in lengths}
-        self.prev_len = lengths
-        growing = self._growing_containers(lengths, held)
-        held.clear()
+        # The containers' watch costs a pass over every container on the heap: on a big heap it looks at
+        # them less often than the counts (at most a tenth of the run), always at the start and the end.
+        look = first or reason.startswith("final") or bool(self.requested) or time.perf_counter() >= self.next_look_at
+        growing = []
+        if look:
+            look_began = time.perf_counter()
+            importing_c = len(sys.modules) != self.modules_at_look
+            self.modules_at_look = len(sys.modules)
+            self.looks += 1
+            held = containers(safe) if _APPLY is not None else []
+            lengths = container_lengths(held)
+            for cid in self._own_ids():
+                lengths.pop(cid, None)
+            for cid, size in lengths.items():
+                if cid not in self.first_len:
+                    # made during the run: all of it is growth; there at the start or made by an import: not
+                    self.first_len[cid] = size if first or importing_c else 0
+                    self.first_seen_at[cid] = self.looks
+                elif importing_c:
+                    self.first_len[cid] += size - self.prev_len.get(cid, size)
+                elif size > self.prev_len.get(cid, size):
+                    self.len_grew[cid] = self.len_grew.get(cid, 0) + 1
+            self.first_len = {cid: n for cid, n in self.first_len.items() if cid in lengths}
+            self.len_grew = {cid: n for cid, n in self.len_grew.items() if cid in lengths}
+            self.first_seen_at = {cid: n for cid, n in self.first_seen_at.items() if cid in lengths}
+            self.prev_len = lengths
+            growing = self._growing_containers(lengths, held)
+            held.clear()
+            cost = time.perf_counter() - look_began
+            self.next_look_at = time.perf_counter() + (0 if cost < 0.05 else (2 * COST_SHARE - 1) * cost)
         self._holder_ids = set(self._holders)
         counts_text = json.dumps({"types": by_key, "containers": growing, "user_types": sorted(user)})
         event = {
@@ -431,31 +442,31 @@ class BackrefsProbe:
             self.agent.emit("backrefs-chase", **out["chase"])
 
     def _resolve(self, counts, tmap, safe):
-        """Names (and bytes per object) for the type ids counted; the types themselves are held weakly."""
+        """Names and bytes per object for the type ids counted; the types themselves are held weakly.
+
+        Bytes per object is the type's own C size (__basicsize__, read from the type, no instance needed);
+        when classes do not hash safely, the types are found with one more C pass over the heap.
+        """
         known = self.types
         stale = [tid for tid in counts if tid not in known or (known[tid][0] is not None and known[tid][0]() is None)]
-        resample = self.index % RESAMPLE_EVERY == 0
-        if not stale and not resample:
+        if not stale:
             return
-        if _APPLY is None and tmap is None:
-            return
-        types = tmap if tmap is not None else type_map()
-        sizes = shallow_sizes(safe) if _APPLY is not None and (resample or stale) else {}
-        if safe:
-            sizes = {id(tp): n for tp, n in sizes.items()}
-        for tid, tp in types.items():
-            entry = known.get(tid)
-            if entry is not None and tid not in stale:
-                if tid in sizes:
-                    entry[2] = sizes[tid]
+        if tmap is None:
+            if _APPLY is None:
+                return
+            tmap = type_map()
+        for tid in stale:
+            tp = tmap.get(tid)
+            if tp is None:
                 continue
             try:
                 ref = weakref.ref(tp)
             except TypeError:
                 ref = None
-            known[tid] = [ref, _naming.type_key(tp), sizes.get(tid, 0)]
-        types = tp = None
-        for tid in [t for t in known if t not in counts]:
+            known[tid] = [ref, _naming.type_key(tp), _naming.basic_size(tp)]
+        tp = tmap = None
+        # a type no longer counted (sampling may miss a rare one) is forgotten only once it is gone
+        for tid in [t for t, e in known.items() if t not in counts and (e[0] is None or e[0]() is None)]:
             del known[tid]
 
     def _user_type(self, key, tid):
@@ -509,7 +520,7 @@ class BackrefsProbe:
         """Builtin containers whose length grew by at least min_growth since they were first seen."""
         growing = []
         wanted = {cid: n - self.first_len.get(cid, n) for cid, n in lengths.items()}
-        seen = {cid: self.intervals - self.first_seen_at.get(cid, 0) for cid in wanted}
+        seen = {cid: self.looks - self.first_seen_at.get(cid, 0) for cid in wanted}
         wanted = {
             cid: g
             for cid, g in wanted.items()

@@ -111,6 +111,17 @@ def run_under(program: Program, playbook: str, scratch: Path) -> tuple[Outcome, 
         for name in state.get("runs", []):
             meta = json.loads((run_dir / "runs" / name / "run.json").read_text())
             endings.append(meta["exit"])
+        # the line profile's run of its own comes last (its stage is last in every built-in playbook)
+        own = run_dir / "stages" / "line_profile" / "run" / "run.json"
+        if own.is_file():
+            ending = json.loads(own.read_text())["exit"]
+            # it may end the target itself once it has profiled enough calls or spent its budget
+            for path in own.parent.glob("channel/*.jsonl"):
+                for line in path.read_text().splitlines():
+                    event = json.loads(line)
+                    if event.get("event") == "line-profile" and event.get("reason") in ("calls", "budget"):
+                        ending = {**ending, "stopped_by": f"line profile: {event['reason']}"}
+            endings.append(ending)
     except (OSError, ValueError, KeyError):
         pass
     return Outcome(None, out.read_bytes(), _files(cwd), seconds), code, endings

@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SOURCES := pyproject.toml setup.py $(wildcard native_tracker/src/*.c native_tracker/src/*.h)
 
-.PHONY: setup demo test test-versions accuracy lint bench system-deps clean
+.PHONY: setup demo test test-versions accuracy torture lint bench system-deps clean
 
 $(STAMP): $(SOURCES)
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,12 @@ lint: setup
 ACCURACY_ARGS ?=
 accuracy: setup
 	$(PY) -m accuracy.runner $(ACCURACY_ARGS)
+
+# Programs that stress the agent, each run plainly and under every built-in playbook RUNS times: exit code,
+# stdout and written files must not change (tests/harmless/; a fast subset runs in `make test`).
+RUNS ?= 5
+torture: setup
+	$(PY) -m tests.harmless.harness --runs $(RUNS)
 
 bench: setup
 	$(PY) -m pip install -q -e '.[bench]'

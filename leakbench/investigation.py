@@ -17,7 +17,7 @@ from leakbench.analysis.findings import RunView, join, merge_suspects, traced_gr
 from leakbench.analysis.model import StageReport, stage_report_from_json, to_jsonable
 from leakbench.analysis.verdict import ProcessTrend
 from leakbench.errors import RunDirError, UsageError
-from leakbench.launcher import LiveRun, RunRequest, TargetRun, launch, load_run
+from leakbench.launcher import LiveRun, RunRequest, TargetRun, launch, load_run, stderr_tail
 from leakbench.playbook import Playbook
 from leakbench.playbook import parse as parse_playbook
 from leakbench.report.evidence import compile_evidence, write_outputs
@@ -128,6 +128,7 @@ def investigate(
         "options": to_jsonable(options),
         "next_group": 0,
         "runs": [],
+        "group_runs": {},  # group index -> the name of its target run: a rerun replaces it
         "skipped": [],
         "finished": False,
     }
@@ -172,12 +173,23 @@ def _drive(
     done_names = {names[i] for g in groups[: state["next_group"]] for i in g}
     ctx.earlier.update({n: r for n, r in reports.items() if n in done_names})
     index = state["next_group"]
+    group_runs: dict[str, str] = state.setdefault("group_runs", {})
     while index < len(groups):
         group = groups[index]
+        # A group run again (a rerun, or a resumed run interrupted in it) replaces what it left before.
+        replaced = group_runs.pop(str(index), None)
+        _discard(run_dir, runs, replaced)
+        if replaced is not None:
+            state.get("run_stages", {}).pop(replaced, None)
+        for i in group:
+            reports.pop(names[i], None)
+            ctx.earlier.pop(names[i], None)
         before = set(runs)
         finished = _run_group(ctx, stages, names, group, runs, progress, skip=set(state["skipped"]))
-        for new in set(runs) - before:
-            state.setdefault("run_stages", {})[new] = [names[i] for i in group if names[i] not in state["skipped"]]
+        for name in runs:
+            if name not in before:
+                group_runs[str(index)] = name
+                state.setdefault("run_stages", {})[name] = [names[i] for i in group if names[i] not in state["skipped"]]
         for report in finished:
             reports[report.name] = report
             ctx.earlier[report.name] = report
@@ -193,7 +205,7 @@ def _drive(
         if decision == "rerun":
             state["next_group"] = index
             _save_state(run_dir, state)
-            continue
+            continue  # the group's run and reports are replaced at the top of the loop
         if decision == "skip":
             state["skipped"] = [*state["skipped"], *(names[i] for i in upcoming)]
         if decision == "quit":
@@ -205,8 +217,16 @@ def _drive(
     run_stages = state.get("run_stages", {})
     views = [run_view(n, runs[n], run_stages.get(n, ())) for n in state["runs"]]
     findings = join(views, ordered, memory_limit=target.memory_limit_bytes, traced_growth=traced_growth(ordered))
-    hello = runs[state["runs"][0]].hello() if state["runs"] else None
-    evidence = compile_evidence(target, findings, ordered, playbook=playbook.name, run_dir=run_dir, hello=hello)
+    first = runs[state["runs"][0]] if state["runs"] else None  # whose ending the report tells
+    evidence = compile_evidence(
+        target,
+        findings,
+        ordered,
+        playbook=playbook.name,
+        run_dir=run_dir,
+        hello=first.hello() if first else None,
+        stderr_tail=stderr_tail(first.folder) if first else "",
+    )
     evidence["complete"] = state["finished"]
     write_outputs(run_dir, evidence)
     return Outcome(run_dir, evidence, ordered, complete=state["finished"])
@@ -228,6 +248,31 @@ def run_view(name: str, run: TargetRun, stages: Sequence[str]) -> RunView:
         if s.pid in trends
     )
     return RunView(name, tuple(stages), run.exit, run.duration_s, processes)
+
+
+def _discard(run_dir: Path, runs: dict[str, TargetRun], name: str | None) -> None:
+    """Set a replaced run aside: it is in no list, no evidence and no report any more."""
+    if name is None:
+        return
+    runs.pop(name, None)
+    folder = run_dir / "runs" / name
+    if folder.is_dir():
+        n = 1
+        while (aside := run_dir / "discarded" / f"{name}-{n}").exists():
+            n += 1
+        aside.parent.mkdir(parents=True, exist_ok=True)
+        folder.rename(aside)
+
+
+def _next_run_name(run_dir: Path, runs: dict[str, TargetRun]) -> str:
+    """A name no run of this directory has: a folder left by an interrupted run is set aside."""
+    n = len(runs) + 1
+    while f"run-{n}" in runs:
+        n += 1
+    name = f"run-{n}"
+    if (run_dir / "runs" / name).exists():
+        _discard(run_dir, {}, name)
+    return name
 
 
 def _run_group(
@@ -252,7 +297,7 @@ def _run_group(
     if not members[0].own_run:
         progress.stage_started(label, "running the target")
         parts = [m.contribute(ctx) for m in members]
-        name = f"run-{len(runs) + 1}"
+        name = _next_run_name(ctx.run_dir, runs)
         run = _shared_run(ctx, parts, name, label, progress)
         runs[name] = run
     for index, stage in zip(active, members, strict=True):
@@ -310,7 +355,7 @@ def _shared_run(
     def on_tick(live: LiveRun) -> None:
         progress.tick(label, live.elapsed)
 
-    return launch(ctx.target, request, ctx.run_dir / "runs" / name, on_tick=on_tick)
+    return launch(ctx.target, request, ctx.run_dir / "runs" / name, on_tick=on_tick, on_stop=progress.log)
 
 
 def _finish(ctx: StageContext, stage: Stage, name: str, run: TargetRun | None) -> StageReport:

@@ -13,6 +13,7 @@ import os
 import resource
 import shlex
 import signal
+import stat
 import subprocess
 import threading
 import time
@@ -31,6 +32,8 @@ from leakbench.target import TargetSpec
 AGENT_DIR = Path(__file__).resolve().parent / "agent"
 BOOTSTRAP = AGENT_DIR / "bootstrap.py"
 
+STDERR_TAIL_BYTES = 8192  # the end of the target's stderr kept for the report
+STDERR_TAIL_LINES = 40
 FINAL_WAIT_S = 15.0  # how long the agent may take for its last readings before the target is interrupted
 SIGINT_WAIT_S = 5.0
 SIGTERM_WAIT_S = 3.0
@@ -193,6 +196,7 @@ def launch(
     folder: Path,
     *,
     on_tick: Callable[[LiveRun], None] | None = None,
+    on_stop: Callable[[str], None] | None = None,
 ) -> TargetRun:
     """Run the target once under the agent and return what it left in `folder`."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -217,16 +221,25 @@ def launch(
     (folder / "command.json").write_text(json.dumps({"argv": command, "cwd": target.cwd}, indent=2))
 
     limit = target.memory_limit_bytes
+    stdin = _stdin_for_run()
+    tee = _StderrTee(folder / "stderr-tail.txt")
     started_at = time.time()
     try:
         proc = subprocess.Popen(
             command,
             cwd=target.cwd,
             env=env,
+            stdin=stdin,
+            stderr=tee.child_fd,
             preexec_fn=(lambda: _limit_address_space(limit)) if limit else None,
         )
     except OSError as exc:
+        tee.close()
         raise TargetError(f"cannot start {target.python}: {exc.strerror}") from None
+    finally:
+        if stdin is not None:
+            os.close(stdin)
+    tee.start()
 
     live = LiveRun(folder, started_at)
     try:
@@ -239,11 +252,12 @@ def launch(
     stopped_by: str | None = None
     load = _LoadCommand(request.load, target.cwd, folder / "load.log") if request.load else None
     try:
-        stopped_by = _supervise(proc, request, live, on_tick, load)
+        stopped_by = _supervise(proc, request, live, on_tick, load, on_stop)
     finally:
         if load:
             load.stop()
         returncode = proc.wait()
+        tee.close()
         if sampler:
             sampler.stop()
             _reap(sampler.descendants())
@@ -275,6 +289,28 @@ def _carry_agent_to_children(env: dict[str, str]) -> None:
     env["PYTHONPATH"] = str(CHILD_SITE) + (os.pathsep + rest if rest else "")
 
 
+_stdin_start: int | None = None
+
+
+def _stdin_for_run() -> int | None:
+    """A regular file on leakbench's stdin, opened again for each run of the target from where it began.
+
+    Every run then reads the same input, as the program would when run on its own. A pipe or a terminal
+    is passed on as it is (what one run reads is gone for the next). None: inherit stdin.
+    """
+    global _stdin_start
+    try:
+        if not stat.S_ISREG(os.fstat(0).st_mode):
+            return None
+        if _stdin_start is None:
+            _stdin_start = os.lseek(0, 0, os.SEEK_CUR)
+        fd = os.open("/proc/self/fd/0", os.O_RDONLY)  # its own offset, unlike a dup
+    except OSError:
+        return None
+    os.lseek(fd, _stdin_start, os.SEEK_SET)
+    return fd
+
+
 def _roles(main_pid: int, pids: Sequence[int]) -> dict[int, Role]:
     return {pid: ("main" if pid == main_pid else "child") for pid in pids}
 
@@ -282,6 +318,79 @@ def _roles(main_pid: int, pids: Sequence[int]) -> dict[int, Role]:
 def _limit_address_space(limit: int | None) -> None:
     if limit:
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+class _StderrTee(threading.Thread):
+    """The target's stderr passed on to leakbench's, byte for byte, with its last lines kept for the report.
+
+    On a terminal the target gets a pseudo-terminal in raw mode (no newline translation) of the same size,
+    so that it still sees a terminal and colours, progress bars and line buffering stay as they were;
+    otherwise a pipe. Children that keep the descriptor open past the target's end are not waited for.
+    """
+
+    def __init__(self, tail_path: Path) -> None:
+        super().__init__(name="leakbench-stderr", daemon=True)
+        self.tail_path = tail_path
+        self.tail = bytearray()
+        if os.isatty(2):
+            import pty
+            import tty
+
+            self.read_fd, self.child_fd = pty.openpty()
+            tty.setraw(self.child_fd)
+            with contextlib.suppress(OSError):
+                import fcntl
+                import termios
+
+                size = fcntl.ioctl(2, termios.TIOCGWINSZ, b"\0" * 8)
+                fcntl.ioctl(self.child_fd, termios.TIOCSWINSZ, size)
+        else:
+            self.read_fd, self.child_fd = os.pipe()
+        self._child_open = True
+
+    def start(self) -> None:
+        os.close(self.child_fd)  # the target has its own copy
+        self._child_open = False
+        super().start()
+
+    def run(self) -> None:
+        while True:
+            try:
+                chunk = os.read(self.read_fd, 65536)
+            except OSError:  # a pseudo-terminal whose other side is closed
+                break
+            if not chunk:
+                break
+            view = memoryview(chunk)
+            while view:
+                try:
+                    view = view[os.write(2, view) :]
+                except BlockingIOError:
+                    time.sleep(0.01)
+                except OSError:
+                    break
+            self.tail += chunk
+            del self.tail[: max(0, len(self.tail) - STDERR_TAIL_BYTES)]
+
+    def close(self) -> None:
+        if self._child_open:
+            os.close(self.child_fd)
+            self._child_open = False
+        if self.is_alive():
+            self.join(timeout=2)
+        with contextlib.suppress(OSError):
+            os.close(self.read_fd)
+        lines = bytes(self.tail).decode("utf-8", "replace").replace("\r\n", "\n").splitlines()
+        with contextlib.suppress(OSError):
+            self.tail_path.write_text("\n".join(lines[-STDERR_TAIL_LINES:]) + ("\n" if lines else ""))
+
+
+def stderr_tail(folder: Path) -> str:
+    """The last lines the target wrote to stderr in one run (empty when it wrote none)."""
+    try:
+        return (folder / "stderr-tail.txt").read_text()
+    except OSError:
+        return ""
 
 
 class _LoadCommand:
@@ -321,6 +430,7 @@ def _supervise(
     live: LiveRun,
     on_tick: Callable[[LiveRun], None] | None,
     load: _LoadCommand | None = None,
+    on_stop: Callable[[str], None] | None = None,
 ) -> str | None:
     """Wait for the target; stop it at the duration, when a policy says so, or on Ctrl-C."""
     deadline = live.started_at + request.duration if request.duration else None
@@ -340,39 +450,62 @@ def _supervise(
                     if reason:
                         break
             if reason:
-                _stop(proc, live)
-                return reason
+                return _stopped(reason, _stop(proc, live, reason), live, on_stop)
     except KeyboardInterrupt:
         # The terminal sent SIGINT to the target too; give it the same chance to finish.
+        ended_by = None
         with contextlib.suppress(KeyboardInterrupt):
-            _stop(proc, live)
-        return "interrupt"
+            ended_by = _stop(proc, live, "interrupt")
+        return _stopped("interrupt", ended_by, live, on_stop)
     return None
+
+
+def _stopped(reason: str, ended_by: signal.Signals | None, live: LiveRun, on_stop: Callable[[str], None] | None) -> str:
+    """What the report says about a stop: the reason, and the signal that ended the target when SIGINT
+    did not (a target that ignores it); one line for the user, who would otherwise see no explanation."""
+    detail = reason
+    if ended_by is not None and ended_by != signal.SIGINT:
+        ignored = "SIGINT" if ended_by == signal.SIGTERM else "SIGINT and SIGTERM"
+        detail = f"{reason}; it ignored {ignored} and was ended by {ended_by.name}"
+    if on_stop is not None:
+        words = {
+            "duration": "the --duration was reached",
+            "interrupt": "Ctrl-C",
+            "conclusive": "the trend was conclusive",
+            "budget": "the stage's time budget was spent",
+        }.get(reason, reason)
+        on_stop(f"leakbench: stopped the target after {live.elapsed:.0f} s ({words})" + detail[len(reason) :])
+    return detail
 
 
 def _target_started(live: LiveRun, pid: int) -> bool:
     return any(e.get("event") == "target-start" for e in live.events().get(pid, []))
 
 
-def _stop(proc: subprocess.Popen[bytes], live: LiveRun) -> None:
-    """Ask the agent for its last readings, then SIGINT, SIGTERM, SIGKILL, each after a grace period."""
-    (live.folder / "channel" / "stop").touch()
+def _stop(proc: subprocess.Popen[bytes], live: LiveRun, reason: str = "") -> signal.Signals | None:
+    """Ask the agent for its last readings, then SIGINT, SIGTERM, SIGKILL, each after a grace period.
+
+    Returns the signal after which the target ended (None: it ended on its own meanwhile)."""
+    (live.folder / "channel" / "stop").write_text(reason)
     until = time.time() + FINAL_WAIT_S
     while time.time() < until and proc.poll() is None:
         if any(e.get("event") == "final" for e in live.events().get(proc.pid, [])):
             break
         time.sleep(0.05)
+    sent = None
     for signum, wait in (
         (signal.SIGINT, SIGINT_WAIT_S),
         (signal.SIGTERM, SIGTERM_WAIT_S),
         (signal.SIGKILL, 5),
     ):
         if proc.poll() is not None:
-            return
+            return sent
         with contextlib.suppress(ProcessLookupError):
             proc.send_signal(signum)
+        sent = signum
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=wait)
+    return sent
 
 
 def _reap(children: Sequence[psutil.Process]) -> None:
@@ -391,6 +524,8 @@ def _ending(returncode: int, events: Sequence[dict[str, Any]], stopped_by: str |
     code = returncode if returncode >= 0 else None
     signum = -returncode if returncode < 0 else None
     raised = [e for e in events if e.get("event") == "exception"]
+    if stopped_by:  # the interrupt leakbench sent is not the target's exception
+        raised = [e for e in raised if e.get("type") != "KeyboardInterrupt"]
     exc = raised[-1] if raised else None
     frames = tuple(Frame(f[0], int(f[1]), f[2], f[3]) for f in exc.get("traceback", [])) if exc else ()
     status: ExitStatus

@@ -12,24 +12,53 @@ from __future__ import annotations
 import gc
 import sys
 import threading
+import time
 import types
+from operator import methodcaller
 
+_CALL = methodcaller("__call__")
 MAX_FRONTIER = 4000
+MIN_FRONTIER = 64
+# gc.get_referrers compares every reference on the heap with every object it is given: a level costs about
+# heap references x frontier. The frontier is cut so that one level stays within a fraction of a second.
+LEVEL_COMPARISONS = 3e8
+CYCLE_REFERENTS = 200000  # references looked at for a cycle back to a sample, at most
 PASSING_LEVELS = 3  # levels searched past a library function's local for a root of the program's own
 SLOT_ROOTS = {"m": "module-global", "c": "class-attribute", "f": "frame-local"}
 ROOT_PRIORITY = ("lru-cache", "thread-local", "logger", "closure", "class-attribute", "module-global", "frame-local")
 
 
 class ChainSearch:
-    def __init__(self, agent, library, max_depth, naming):
+    def __init__(self, agent, library, max_depth, naming, referrers):
         self.agent = agent
         self.library = library  # path prefixes of the standard library and site-packages
         self.max_depth = max_depth
         self.naming = naming
+        self.deadline = None  # perf_counter() time by which a search stops: the pause it may cost
+        self.referrers = referrers  # gc.get_referrers, with tuples left out unless `tuples`
+        self.tuples = False  # inside the agent's fence: a tuple may be on a chain
+        self.heap_objects = 0  # counted at the latest checkpoint: bounds the frontier
+
+    def frontier(self):
+        per_level = LEVEL_COMPARISONS / max(2 * self.heap_objects, 1)
+        return int(max(MIN_FRONTIER, min(MAX_FRONTIER, per_level)))
+
+    @staticmethod
+    def heap_size():
+        """How many objects the collector tracks now (the list is made and measured in C, then dropped)."""
+        return sum(map(len, map(_CALL, (gc.get_objects,))))
+
+    def over(self):
+        return self.deadline is not None and time.perf_counter() >= self.deadline
 
     def running_frames(self):
         """Locals of every running frame of the target's threads: the roots the collector cannot see."""
-        names = {t.ident: t.name for t in threading.enumerate()}
+        # threading.enumerate() takes a lock a starting thread may hold, and a Thread subclass may compute
+        # its name: read the registry and the stored names directly.
+        names = {}
+        for ident, thread in list(threading._active.items()):
+            name = self.naming.slot_value(thread, "_name")
+            names[ident] = name if type(name) is str else str(ident)
         main = threading.main_thread().ident
         current = threading.get_ident()
         refs = {}
@@ -51,13 +80,13 @@ class ChainSearch:
                             refs[id(value)] = (name, code.co_name, thread, user, code.co_filename, f.f_lineno)
                 f = f.f_back
             del f
-        return {"locals": refs, "dicts": dicts}
+        return {"locals": refs, "dicts": dicts, "tuples": self.tuples}
 
     def _modules(self):
         out = {}
         for name, module in list(sys.modules.items()):
-            d = getattr(module, "__dict__", None)
-            if isinstance(d, dict) and not name.startswith("_leakbench"):
+            d = self.naming.module_dict(module)
+            if d is not None and type(name) is str and not name.startswith("_leakbench"):
                 out.setdefault(id(d), name)
         return out
 
@@ -66,16 +95,18 @@ class ChainSearch:
         if oid in modules:
             return "module-global"
         tp = type(obj)
-        if tp.__name__ == "_lru_cache_wrapper":
+        name = self.naming.type_name(tp)
+        if name == "_lru_cache_wrapper":
             return "lru-cache"
-        if tp.__name__ == "_local" and tp.__module__ in ("_thread", "_threading_local"):
+        if name == "_local" and self.naming.type_module(tp) in ("_thread", "_threading_local"):
             return "thread-local"
         if tp is types.CellType:
             return "closure"
-        if isinstance(obj, type):
+        if issubclass(tp, type):
             return "class-attribute"
         logging = sys.modules.get("logging")
-        if logging is not None and isinstance(obj, logging.Logger):
+        logger = self.naming.module_dict(logging).get("Logger") if logging is not None else None
+        if type(logger) is type and issubclass(tp, logger):
             return "logger"
         if oid in frames["locals"]:
             return "frame-local"
@@ -94,6 +125,8 @@ class ChainSearch:
         passing = None  # the depth at which a library function's local was met
         exhausted = False
         while True:
+            if self.over():
+                break  # the pause budget is spent: what was found so far, or "budget"
             for o in frontier:
                 kind = self._root_kind(o, modules, frames)
                 if kind and not (kind == "closure" and depth == 0):
@@ -106,10 +139,13 @@ class ChainSearch:
                 break
             if passing is not None and depth >= passing + PASSING_LEVELS:
                 break
+            # the heap may have grown since it was counted (the target runs on while a search is made)
+            self.heap_objects = max(self.heap_objects, self.heap_size())
+            del frontier[self.frontier() :]
             fids = {id(o) for o in frontier}
             args = tuple(frontier)
             own_ids.update((id(args), id(fids)))
-            refs = gc.get_referrers(*args)
+            refs = self.referrers(args, self.tuples)
             own_ids.add(id(refs))
             nxt = []
             own_ids.add(id(nxt))
@@ -127,7 +163,7 @@ class ChainSearch:
                 down[rid] = child
                 keep[rid] = r
                 order.append(rid)
-                if len(nxt) < MAX_FRONTIER:
+                if len(nxt) < self.frontier():
                     nxt.append(r)
             del refs, args
             frontier[:] = nxt
@@ -146,6 +182,15 @@ class ChainSearch:
                 nid = down[nid]
             result = self.naming.describe(kind, path, modules, frames, mode)
             ids = [id(o) for o in path]
+        elif self.over():
+            name = self.naming.type_key(type(samples[0]))
+            result = {
+                "status": "budget",
+                "root": {"kind": "budget", "words": f"not found within the pause budget ({depth} references up)"},
+                "chain": [f"({name}: the search stopped after {depth} levels to keep the target's pause short)"],
+                "steps": [],
+            }
+            ids = []
         else:
             result = self._unreached(samples, keep, exhausted, mode)
             ids = result.pop("_path", [])
@@ -195,11 +240,14 @@ class ChainSearch:
         path = [root]
         for name in names:
             holder = path[-1]
+            naming = sys.modules.get("_leakbench_backrefs_naming")
             try:
                 if type(holder) is not dict:
                     holder = (
-                        holder.__dict__ if isinstance(holder, type) else object.__getattribute__(holder, "__dict__")
+                        naming.class_dict(holder) if issubclass(type(holder), type) else naming.instance_dict(holder)
                     )
+                if type(name) is not str or holder is None or name not in holder:
+                    return None
                 path.append(holder[name])
             except Exception:  # gone since: the root no longer holds it
                 return None
@@ -212,18 +260,17 @@ class ChainSearch:
         return frames["locals"][id(obj)][3]
 
     def _is_own(self, obj):
-        if isinstance(obj, types.FrameType):
-            return self.agent.is_own_file(obj.f_code.co_filename)
         tp = type(obj)
-        if getattr(tp, "__module__", "").startswith("_leakbench"):
+        if tp is types.FrameType:
+            return self.agent.is_own_file(obj.f_code.co_filename)
+        if self.naming.type_module(tp).startswith("_leakbench"):
             return True
-        if type(obj) is dict and str(obj.get("__name__", "")).startswith("_leakbench"):
-            return True
-        if isinstance(obj, types.FunctionType):
+        if tp is dict:
+            name = obj.get("__name__")
+            return type(name) is str and name.startswith("_leakbench")
+        if tp is types.FunctionType:
             return self.agent.is_own_file(obj.__code__.co_filename)
-        return isinstance(obj, types.MethodType) and getattr(type(obj.__self__), "__module__", "").startswith(
-            "_leakbench"
-        )
+        return tp is types.MethodType and self.naming.type_module(type(obj.__self__)).startswith("_leakbench")
 
     def _unreached(self, samples, keep, exhausted, mode):
         """No root within reach: a reference cycle the collector has not freed, or a native reference."""
@@ -275,14 +322,20 @@ class ChainSearch:
     def _cycle(self, start, keep):
         """A shortest path of references from `start` back to itself, through objects found on the way up."""
         allowed = set(keep)
-        back = {id(start): None}
-        objs = {id(start): start}
+        sid = id(start)
+        back = {sid: None}
+        objs = {sid: start}
         frontier = [start]
+        seen = 0
         while frontier:
             nxt = []
             for o in frontier:
-                for k in gc.get_referents(o):
-                    if id(k) == id(start):
+                refs = gc.get_referents(o)
+                seen += len(refs)
+                if seen > CYCLE_REFERENTS or self.over():
+                    return []  # a big container: its own cycle, if any, is not worth the pause
+                for k in refs:
+                    if id(k) == sid:
                         path = [k]
                         cur = o
                         while cur is not None:

@@ -15,10 +15,137 @@ import types
 GRAPH_NODES = 40
 ELEMENT_SAMPLE = 50
 
+# -- reading the target's objects without running its code -------------------------------------------------
+# Attribute access runs the target's code: a metaclass's __getattribute__ or property for a class, a proxy's
+# __getattr__ or `__class__` property for an instance (isinstance asks `obj.__class__`), `==` and hash() call
+# __eq__ and __hash__, repr() calls __repr__. Everything below reads through CPython's own C descriptors,
+# compares by identity, tests types with issubclass(type(obj), C) for exact-`type` classes C only, and calls
+# repr() only on exact builtin types.
+_TYPE_ATTR = type.__dict__
+_T_MODULE = _TYPE_ATTR["__module__"].__get__
+_T_QUALNAME = _TYPE_ATTR["__qualname__"].__get__
+_T_NAME = _TYPE_ATTR["__name__"].__get__
+_T_MRO = _TYPE_ATTR["__mro__"].__get__
+_T_DICT = _TYPE_ATTR["__dict__"].__get__  # a read-only view of the class's own dict
+_M_DICT = types.ModuleType.__dict__["__dict__"].__get__
+_C_DESCRIPTORS = (types.GetSetDescriptorType, types.MemberDescriptorType)
+_C_METHODS = (types.MethodDescriptorType, types.WrapperDescriptorType, types.BuiltinFunctionType)
+_PLAIN = (str, int, float, bool, bytes, type(None))
+
+
+def type_module(tp):
+    try:
+        m = _T_MODULE(tp)
+    except Exception:
+        return ""
+    return m if type(m) is str else ""
+
+
+def type_name(tp):
+    try:
+        return _T_NAME(tp)
+    except Exception:
+        return "?"
+
+
+def type_qualname(tp):
+    try:
+        q = _T_QUALNAME(tp)
+    except Exception:
+        return type_name(tp)
+    return q if type(q) is str else type_name(tp)
+
+
+def basic_size(tp):
+    """The C size of one object of the type (its __basicsize__), read from the type's own getter."""
+    try:
+        size = _TYPE_ATTR["__basicsize__"].__get__(tp)
+    except Exception:
+        return 0
+    return size if type(size) is int else 0
+
+
+def type_mro(tp):
+    try:
+        return _T_MRO(tp)
+    except Exception:
+        return (tp,)
+
+
+def class_dict(tp):
+    """The class's own namespace (a mappingproxy), read without the metaclass's code."""
+    try:
+        return _T_DICT(tp)
+    except Exception:
+        return {}
+
+
+def module_dict(module):
+    if not issubclass(type(module), types.ModuleType):
+        return None
+    try:
+        d = _M_DICT(module)
+    except Exception:
+        return None
+    return d if type(d) is dict else None
+
+
+def one_of(tp, classes):
+    """`tp in classes` by identity: `in` would call a metaclass's __eq__."""
+    return any(c is tp for c in classes)
+
+
+def is_a(obj, cls):
+    """isinstance without asking the object its __class__ (a proxy answers with its own code)."""
+    return issubclass(type(obj), cls)
+
+
+def _descriptor(tp, name):
+    for klass in type_mro(tp):
+        d = class_dict(klass)
+        if name in d:
+            return d[name]
+    return None
+
+
+def instance_dict(obj):
+    """The object's __dict__ through the C descriptor, or None (no dict, or a class that overrides it)."""
+    descr = _descriptor(type(obj), "__dict__")
+    if not one_of(type(descr), _C_DESCRIPTORS):
+        return None
+    try:
+        d = descr.__get__(obj)
+    except Exception:
+        return None
+    return d if type(d) is dict else None
+
+
+def slot_value(obj, name, default=None):
+    """An attribute stored in a __slots__ slot or C member, or found in the instance dict; never computed."""
+    descr = _descriptor(type(obj), name)
+    if one_of(type(descr), _C_DESCRIPTORS):
+        try:
+            return descr.__get__(obj)
+        except Exception:
+            return default
+    d = instance_dict(obj)
+    return d.get(name, default) if d is not None else default
+
+
+def c_size(value):
+    """sys.getsizeof when the type computes it in C; None when it would run the target's Python code."""
+    method = _descriptor(type(value), "__sizeof__")
+    if method is not None and not one_of(type(method), _C_METHODS):
+        return None
+    try:
+        return sys.getsizeof(value)
+    except Exception:
+        return None
+
 
 def type_key(tp):
-    module = getattr(tp, "__module__", None) or ""
-    name = getattr(tp, "__qualname__", None) or tp.__name__
+    module = type_module(tp)
+    name = type_qualname(tp)
     return name if module == "builtins" else f"{module}.{name}"
 
 
@@ -28,26 +155,29 @@ def short(text, limit=40):
 
 
 def obj_repr(obj):
+    tp = type(obj)
     try:
-        if isinstance(obj, (list, tuple, set, frozenset, dict)):
-            return f"{type(obj).__name__} of {len(obj)}"
-        if isinstance(obj, types.ModuleType):
-            return f"module {obj.__name__}"
-        if isinstance(obj, type):
+        if one_of(tp, (list, tuple, set, frozenset, dict)):
+            return f"{type_name(tp)} of {len(obj)}"
+        if is_a(obj, types.ModuleType):
+            d = module_dict(obj) or {}
+            name = d.get("__name__")
+            return f"module {name if type(name) is str else '?'}"
+        if is_a(obj, type):
             return f"class {type_key(obj)}"
-        if isinstance(obj, (types.FunctionType, types.MethodType)):
-            return f"{type(obj).__name__} {getattr(obj, '__qualname__', '?')}"
-        if isinstance(obj, (str, bytes)):
-            return short(repr(obj), 30)
-        return short(object.__repr__(obj), 30) if len(repr(obj)) > 60 else short(repr(obj), 40)
+        if tp is types.FunctionType:
+            return f"function {obj.__qualname__}"
+        if one_of(tp, _PLAIN):
+            return short(repr(obj), 30 if tp is str or tp is bytes else 40)
+        return f"<{short(type_key(tp), 30)} at 0x{id(obj):x}>"
     except Exception:
-        return type(obj).__name__
+        return type_name(tp)
 
 
 def key_text(key):
-    if isinstance(key, (str, int, float, bool)) or key is None:
+    if one_of(type(key), _PLAIN):
         return short(repr(key), 40)
-    return f"<{type(key).__name__}>"
+    return f"<{type_name(type(key))}>"
 
 
 def newest_elements(container):
@@ -82,25 +212,26 @@ def edge_name(parent, child):
 
 def _edge_unsafe(p, c):
     tp = type(p)
-    if tp.__name__ == "_lru_cache_wrapper":
-        if c is getattr(p, "__dict__", None):
+    if type_name(tp) == "_lru_cache_wrapper":
+        d = instance_dict(p)
+        if c is d:
             return "__dict__"
-        if c is getattr(p, "__wrapped__", None):
+        if d is not None and c is d.get("__wrapped__"):
             return ".__wrapped__"
         return "(cache)" if type(c) is dict else "(internal)"
-    if tp.__name__ == "_local" and type(c) is dict:
+    if type_name(tp) == "_local" and type(c) is dict:
         return "(per-thread storage)"
     # Flags, not enumerate(): bools are singletons, so tracemalloc has nothing to trace per element.
-    if isinstance(p, dict):
+    if is_a(p, dict):
         hits = [v is c for v in dict.values(p)]
         if True in hits:
             return f"[{key_text(list(dict.keys(p))[hits.index(True)])}]"
         return "(key)" if True in [k is c for k in dict.keys(p)] else "(value)"
-    if isinstance(p, (list, tuple)):
-        hits = [v is c for v in (list.__iter__(p) if isinstance(p, list) else tuple.__iter__(p))]
+    if is_a(p, (list, tuple)):
+        hits = [v is c for v in (list.__iter__(p) if is_a(p, list) else tuple.__iter__(p))]
         if True in hits:
             return f"[{hits.index(True)}]"
-    if isinstance(p, (set, frozenset)):
+    if is_a(p, (set, frozenset)):
         return "(member)"
     if tp is types.CellType:
         return ".cell_contents"
@@ -120,30 +251,31 @@ def _edge_unsafe(p, c):
             return ".f_back"
     if tp is types.TracebackType:
         return ".tb_frame" if p.tb_frame is c else ".tb_next"
-    if isinstance(p, BaseException):
+    if is_a(p, BaseException):
         for name in ("__traceback__", "__context__", "__cause__", "args"):
-            if getattr(p, name, None) is c:
+            if BaseException.__dict__[name].__get__(p) is c:
                 return "." + name
-    if isinstance(p, type):
-        if type(c) is dict and c.get("__module__") == p.__module__:
+    if is_a(p, type):
+        own = class_dict(p)
+        if type(c) is dict and c.get("__module__") is own.get("__module__"):
             return "__dict__"
-        for k, v in p.__dict__.items():
+        for k, v in own.items():
             if v is c:
                 return "." + k
         for name in ("__mro__", "__bases__"):
-            if getattr(p, name, None) is c:
+            if _TYPE_ATTR[name].__get__(p) is c:
                 return "." + name
-    d = getattr(p, "__dict__", None)
+    d = instance_dict(p)
     if d is c:
         return "__dict__"
-    if isinstance(d, dict):
+    if d is not None:
         for k, v in d.items():
             if v is c:
                 return f".{k}"
-    for klass in tp.__mro__:
-        slots = klass.__dict__.get("__slots__", ())
-        for name in (slots,) if isinstance(slots, str) else slots:
-            if getattr(p, name, None) is c:
+    for klass in type_mro(tp):
+        slots = class_dict(klass).get("__slots__", ())
+        for name in (slots,) if type(slots) is str else slots if one_of(type(slots), (tuple, list)) else ():
+            if type(name) is str and slot_value(p, name) is c:
                 return f".{name}"
     return "(reference)"
 
@@ -217,12 +349,13 @@ def describe(kind, path, modules, frames, mode, edges=None):
         steps.insert(0, {"edge": f"(local {name})", "type": type_key(type(root)), "repr": obj_repr(root)})
         info.update(function=function, variable=name, thread=thread, file=filename, line=line)
     elif kind == "lru-cache":
-        wrapped = getattr(root, "__wrapped__", None)
-        qual = f"{getattr(root, '__module__', '?')}.{getattr(root, '__qualname__', '?')}"
-        code = getattr(wrapped, "__code__", None)
+        d = instance_dict(root) or {}
+        wrapped = d.get("__wrapped__")
+        qual = f"{_text(d.get('__module__'))}.{_text(d.get('__qualname__'))}"
+        code = wrapped.__code__ if type(wrapped) is types.FunctionType else None
         first = code.co_varnames[0] if code is not None and code.co_argcount else ""
         try:
-            maxsize = root.cache_info().maxsize
+            maxsize = type(root).cache_info(root).maxsize  # the C wrapper's own method
         except Exception:
             maxsize = None
         words = f"cache of functools.lru_cache on {qual}"
@@ -235,18 +368,23 @@ def describe(kind, path, modules, frames, mode, edges=None):
         if steps:
             words += steps[0]["edge"].split(" ")[0]
     elif kind == "logger":
-        name = getattr(root, "name", "?")
+        name = _text(slot_value(root, "name"))
         attr = steps[0]["edge"] if steps else ""
         words = f"handlers of logger {name!r}" if attr == ".handlers" else f"logger {name!r}"
         head = f"logger {name!r}"
     else:  # closure
-        owner = cell_owner(root)
+        # the closure's tuple is found among the cell's referrers: only inside the fence (see backrefs_probe)
+        owner = cell_owner(root) if frames.get("tuples") else ""
         words = f"closure cell of {owner}" if owner else "a closure cell"
         head = words
     chain = [head] + [f"{s['edge']} ({s['type']})" for s in steps]
     if mode == "container":
         chain.append(last_element(path[-1]))
     return {"status": "rooted", "root": {"kind": kind, "words": words, **info}, "chain": chain, "steps": steps}
+
+
+def _text(value):
+    return value if type(value) is str else "?"
 
 
 def last_element(container):
@@ -265,13 +403,12 @@ def last_element(container):
 
 def global_name(obj, modules):
     for did, name in modules.items():
-        module = sys.modules.get(name)
-        d = getattr(module, "__dict__", None)
+        d = module_dict(sys.modules.get(name))
         if d is None or id(d) != did:
             continue
         for k, v in list(d.items()):
             if v is obj:
-                return f"{name}.{k}"
+                return f"{name}.{_text(k)}"
     return ""
 
 
@@ -280,12 +417,13 @@ def cell_owner(cell):
         if type(tup) is not tuple:
             continue
         for fn in gc.get_referrers(tup):
-            if isinstance(fn, types.FunctionType) and fn.__closure__ is tup:
+            if type(fn) is types.FunctionType and fn.__closure__ is tup:
+                hits = [c is cell for c in tup]  # identity: a cell's == compares what the cells hold
                 try:
-                    name = fn.__code__.co_freevars[tup.index(cell)]
+                    name = fn.__code__.co_freevars[hits.index(True)]
                 except (ValueError, IndexError):
                     name = "?"
-                return f"{fn.__module__}.{fn.__qualname__} (variable {name})"
+                return f"{_text(fn.__module__)}.{fn.__qualname__} (variable {name})"
     return ""
 
 

@@ -23,16 +23,162 @@ from __future__ import annotations
 import gc
 import importlib.util
 import json
+import math
+import operator
 import os
 import sys
 import sysconfig
 import time
+import weakref
 from array import array
 from bisect import bisect_left
-from collections import Counter
+from functools import partial
+from itertools import chain, compress, islice, repeat
+from operator import le, methodcaller
+
+try:
+    from _collections import _count_elements  # C: counts the ints below without a Python-level loop
+except ImportError:  # pragma: no cover - a Python without the C helper
+
+    def _count_elements(mapping, iterable):
+        for e in iterable:
+            mapping[e] = mapping.get(e, 0) + 1
+
 
 CONTAINERS = (list, dict, set)
+CONTAINER_IDS = frozenset(map(id, CONTAINERS))
+CONTAINER_SET = frozenset(CONTAINERS)
+PAUSE_TARGET_S = 0.1  # counting samples every n-th object when counting them all would pause longer
+MAX_STRIDE = 16  # past this, making the heap's list costs more than counting what is sampled
 MIN_CONTAINER_LEN = 64
+CHASE_BUDGET_S = 0.5  # the longest a search for roots may pause the target while it runs (doubled after
+# each search that ran out of it, up to MAX_CHASE_BUDGET_S; searches are spaced by what they cost) ...
+MAX_CHASE_BUDGET_S = 4.0
+FINAL_CHASE_BUDGET_S = 3.0  # ... and when it has ended or is being stopped
+COST_SHARE = 5  # checkpoints and searches are spaced so that they take at most a fifth of the run
+_CALL = methodcaller("__call__")
+
+
+def heap():
+    """gc.get_objects() as an iterator: the list exists only while C code consumes it.
+
+    Counting runs while the target's threads run, so it is one chain of C iterators (map, islice) into a C
+    consumer (_count_elements): no Python code runs while the list exists, no reference outlives the
+    consumer, and nothing is hashed but the objects' types (see types_hash_safely) or their ids.
+    """
+    return chain.from_iterable(map(_CALL, (gc.get_objects,)))
+
+
+def types_hash_safely():
+    """True when no metaclass in the process defines __hash__ or __eq__: then hashing a class (a dict keyed
+    by type(obj)) runs only CPython's own code and needs no allocation. Otherwise types are keyed by id."""
+    todo = list(type.__subclasses__(type))
+    seen = set()
+    while todo:
+        meta = todo.pop()
+        if id(meta) in seen:
+            continue
+        seen.add(id(meta))
+        for klass in _naming.type_mro(meta):
+            if klass is type:
+                break
+            own = _naming.class_dict(klass)
+            if "__hash__" in own or "__eq__" in own:
+                return False
+        todo.extend(type.__subclasses__(meta))
+    return True
+
+
+def count_types(stride=1, by_type=True):
+    """{type (or its id): objects} over the heap, every `stride`-th object only (counts are not scaled)."""
+    counts = {}
+    objects = heap() if stride == 1 else islice(heap(), 0, None, stride)
+    _count_elements(counts, map(type, objects) if by_type else map(id, map(type, objects)))
+    return counts
+
+
+# The helpers below pair each object of a list that exists only while C code runs with what is computed
+# from it (its type, id, size or length), or select the objects whose type or id is among some ids. The
+# list (the heap from gc.get_objects, or the referrers of a few objects) is made inside the pipeline and
+# read by two iterators of its own; everything that could hold it is made before it and let go of it once
+# exhausted, and no container that takes part is made before the list (it would be listed, and would keep
+# the list alive in a cycle). Half-built tuples (CPython builds a tuple from a generator in place and
+# refuses to resize one anything else refers to) are never selected unless the caller is inside the agent's
+# fence: an object only C code refers to is never a referent of anything else, but it is on the heap and
+# among the referrers of what it holds.
+_APPLY = getattr(operator, "call", None)  # Python 3.11+; without it, only the fence makes a search safe
+NOT_TUPLE = partial(operator.is_not, tuple)
+
+
+def _streams(make, layers):
+    """Two iterators over make()'s list, each passed through its functions layer by layer."""
+    lists = chain.from_iterable(map(repeat, map(_CALL, (make,)), (2,)))
+    stream = map(iter, lists)
+    for first, second in layers:
+        # the third function is never called: asking for it runs `stream` to its end, letting the list go
+        stream = map(_APPLY, (first, second, None), stream)
+    return stream
+
+
+def select(make, funcs):
+    """The objects o of make() for which funcs[-1](...funcs[0](o)) is true, e.g. (type, id, ids.__contains__)."""
+    stream = _streams(make, [(iter, partial(map, fn)) for fn in funcs])
+    return chain.from_iterable(map(compress, stream, stream))
+
+
+def pairs(make, first, second):
+    """(first(o), second(o)) for the objects o of make(); each of `first`, `second` is a tuple of functions
+    applied in turn (an empty one gives the object itself)."""
+    layers = []
+    for i in range(max(len(first), len(second))):
+        f = partial(map, first[i]) if i < len(first) else iter
+        g = partial(map, second[i]) if i < len(second) else iter
+        layers.append((f, g))
+    stream = _streams(make, layers)
+    return chain.from_iterable(map(zip, stream, stream))
+
+
+def type_ids(by_type):
+    """How a type is keyed: the type itself when classes hash safely, else its id."""
+    return (type,) if by_type else (type, id)
+
+
+def type_map():
+    """{id(type): type} over the heap: only types are kept, never instances."""
+    return dict(pairs(gc.get_objects, (type, id), (type,)))
+
+
+def containers(by_type=True):
+    """The builtin lists, dicts and sets on the heap (never half-built: no resize refuses a shared one)."""
+    if by_type:
+        return list(select(gc.get_objects, (type, CONTAINER_SET.__contains__)))
+    return list(select(gc.get_objects, (type, id, CONTAINER_IDS.__contains__)))
+
+
+def container_lengths(held):
+    """{id: len} of the containers with at least MIN_CONTAINER_LEN entries."""
+    big = list(compress(held, map(le, repeat(MIN_CONTAINER_LEN), map(len, held))))
+    lengths = dict(zip(map(id, big), map(len, big)))  # noqa: B905 (guest code for Python 3.8+)
+    big.clear()
+    return lengths
+
+
+def of_types(tids, tuples=False):
+    """The objects on the heap whose type's id is in `tids` (tuples only inside the fence)."""
+    if not tuples:
+        tids = frozenset(t for t in tids if t != id(tuple))
+    return list(select(gc.get_objects, (type, id, frozenset(tids).__contains__)))
+
+
+def referrers(objects, tuples=False):
+    """gc.get_referrers(*objects); without tuples (a half-built one is among them) outside the fence."""
+    if tuples:
+        return gc.get_referrers(*objects)
+    return list(select(partial(gc.get_referrers, *objects), (type, NOT_TUPLE)))
+
+
+def _referents_list():
+    return list(chain.from_iterable(map(gc.get_referents, heap())))
 
 
 def _load(name):
@@ -72,8 +218,8 @@ class BackrefsProbe:
             for p in {paths.get(k) for k in ("stdlib", "platstdlib", "purelib", "platlib")}
             if p
         )
-        self.chains = _chains.ChainSearch(agent, self.library, self.max_depth, _naming)
-        self.sizes = _sizes.SizeWatch(agent, self.library, 2 * self.interval)
+        self.chains = _chains.ChainSearch(agent, self.library, self.max_depth, _naming, referrers)
+        self.sizes = _sizes.SizeWatch(agent, self.library, 2 * self.interval, _naming)
         self._reset()
         self.checkpoint("start")
 
@@ -85,6 +231,9 @@ class BackrefsProbe:
         self.prev_counts = {}
         self.grew_in = {}  # key -> intervals in which the count rose
         self.intervals = 0
+        self.looks = 0  # looks at the containers (spaced apart on big heaps)
+        self.next_look_at = 0.0
+        self.modules_at_look = len(sys.modules)
         self.modules = len(sys.modules)
         self.first_len = {}  # id(container) -> its length when first seen
         self.prev_len = {}
@@ -99,52 +248,109 @@ class BackrefsProbe:
         self._holders = {}  # id -> growing container, during one checkpoint only
         self.untracked = set()  # requested types the collector does not track: found through referents
         self.sized = set()  # type keys whose latest chain was found through growth in size
+        self.types = {}  # id(type) -> [weak reference to the type (or None), key, bytes per object]
+        self.stride = 1  # every n-th object is counted (1: all of them)
+        self.pause_s = 0.0  # what the latest checkpoint paused the target for, searches included
+        self.count_s = 0.0  # ... of which counting
+        self.max_pause_s = 0.0
+        self.unfenced = 0  # searches made without the fence (other threads kept asking for the GIL)
+        self.budget_hits = 0  # searches stopped by the pause budget
+        self.chase_s = 0.0  # what the latest search took
+        self.fenced_s = 0.0  # what the latest look at the heap inside the fence took, the search apart
+        self._holder_ids = set()  # ids of the growing containers at the latest checkpoint
+        self._chase_event = None
         if hasattr(self, "sizes"):
             self.sizes.reset()
 
     # -- counting ----------------------------------------------------------------------------------------
     def checkpoint(self, reason):
+        """Count and look at the containers (C passes that keep nothing of the target but containers), follow
+        what grows (inside the agent's fence when it can be set up), then write the files."""
         began = time.perf_counter()
-        objs = gc.get_objects()
-        # C-level passes: under tracemalloc every int a Python-level loop makes is traced, and costs.
-        counts = Counter(map(type, objs))
-        # one instance per type, to estimate what each one keeps
-        last = dict(zip(map(type, objs), objs))  # noqa: B905 (guest code for Python 3.8+)
-        containers = [o for o in objs if type(o) in CONTAINERS]
-        lengths = {}
-        sizes = {}
-        getsizeof = sys.getsizeof
-        for o in containers:
-            size = len(o)
-            tp = type(o)
-            sizes[tp] = sizes.get(tp, 0) + getsizeof(o)
-            if size >= MIN_CONTAINER_LEN:
-                lengths[id(o)] = size
-        del containers
-        for tp, o in last.items():
-            if tp not in sizes:
-                sizes[tp] = self._size(o) * counts[tp]
+        safe = types_hash_safely()
+        raw = count_types(self.stride, safe)
+        count_cost = pass_cost = time.perf_counter() - began
+        # what roots hold directly: reachable objects only, never a half-built one; reads tracemalloc's traces
+        sizes_began = time.perf_counter()
+        self.sizes.observe(self._own_ids() | self._holder_ids)
+        sizes_cost = time.perf_counter() - sizes_began
+        try:
+            out = self._count(reason, raw, safe, count_cost, pass_cost)
+        finally:
+            raw.clear()
+            self._holders.clear()
+        out["event"]["sizes_cost_s"] = round(sizes_cost, 4)
+        pause = time.perf_counter() - began
+        self.pause_s = pause
+        self.max_pause_s = max(self.max_pause_s, pause)
+        self._write(out, pause)
+        # Counting walks the whole heap: space the checkpoints so that they cost at most a fifth of the run
+        # (reading tracemalloc's traces keeps its own, sparser schedule).
+        self.next_at = time.time() + max(self.interval, (COST_SHARE - 1) * (pause - self.sizes.scan_cost_s))
+
+    def _follow(self, keys, sized, types_of, growing, reason, now):
+        """The search, inside the agent's fence when it can be set up (tuples may then be on a chain), else
+        without ever holding a tuple the heap lists (a half-built one may be among them)."""
+        final = reason.startswith("final")
+        budget = min(MAX_CHASE_BUDGET_S, CHASE_BUDGET_S * 2**self.budget_hits)
+        if final or self.at is not None:
+            budget = max(budget, FINAL_CHASE_BUDGET_S)
+        with self.agent.fence(budget) as deadline:
+            fenced = deadline is not None
+            if not fenced:
+                self.unfenced += 1
+                if _APPLY is None:
+                    return []  # Python < 3.11: no safe way to follow without the fence
+            self.chains.tuples = fenced
+            until = time.perf_counter() + budget
+            self.chains.deadline = min(deadline, until) if fenced else until
+            try:
+                return self.chase(keys, sized, types_of, growing, reason, now)
+            finally:
+                self.chains.deadline = None
+                self.chains.tuples = False
+
+    def _count(self, reason, raw, safe, count_cost, pass_cost):
+        """Counts per type and the growing containers, then the search."""
+        began = time.perf_counter()
+        stride = self.stride
+        tmap = {id(tp): tp for tp in raw} if safe else None
+        counts = {id(k): n * stride for k, n in raw.items()} if safe else {k: n * stride for k, n in raw.items()}
+        self._resolve(counts, tmap, safe)
+        tmap = None
         by_key = {}
-        types_of = {}
+        types_of = {}  # key -> [type ids]
         each = {}
-        for tp, n in counts.items():
-            key = _naming.type_key(tp)
+        for tid, n in counts.items():
+            entry = self.types.get(tid)
+            if entry is None:
+                continue
+            key = entry[1]
             if key.startswith("_leakbench"):
                 continue
+            size = int(entry[2] * n)
             old = by_key.get(key)
-            by_key[key] = [n, sizes.get(tp, 0)] if old is None else [old[0] + n, old[1] + sizes.get(tp, 0)]
-            types_of.setdefault(key, tp)
-            if tp not in CONTAINERS:
-                each[key] = sizes.get(tp, 0) / n
-        last.clear()
-        extra = self._count_untracked(objs)
-        by_key.update(extra)
-        ids = array("Q", sorted(map(id, objs))) if self.baseline is None else None
-        count_cost = time.perf_counter() - began
+            by_key[key] = [n, size] if old is None else [old[0] + n, old[1] + size]
+            types_of.setdefault(key, []).append(tid)
+            each[key] = entry[2]
+        objects = sum(counts.values())
+        self.chains.heap_objects = objects
+        by_key.update(self._count_untracked())
+        ids = array("Q", sorted(map(id, heap()))) if self.baseline is None else None
+        count_cost += time.perf_counter() - began
+        self.count_s = count_cost
+        # A big heap (and tracemalloc tracing every int a count makes) makes counting slow: count every n-th
+        # object so that a count pauses the target for about PAUSE_TARGET_S; the report says so.
+        if objects <= 200000:
+            self.stride = 1
+        elif pass_cost > PAUSE_TARGET_S:
+            self.stride = min(MAX_STRIDE, math.ceil(self.stride * pass_cost / PAUSE_TARGET_S))
+        elif pass_cost < PAUSE_TARGET_S / 3 and self.stride > 1:
+            self.stride = max(1, self.stride // 2)
         now = time.time()
         first = self.baseline is None
         importing = len(sys.modules) != self.modules
-        user = {k for k, tp in types_of.items() if self._user_type(k, tp)}
+        user = {k for k, tids in types_of.items() if self._user_type(k, tids[0])}
         if first:
             self.baseline = {k: v[0] for k, v in by_key.items()}
             self.base_ids = ids
@@ -157,46 +363,52 @@ class BackrefsProbe:
                     self.baseline[key] = self.baseline.get(key, 0) + delta
                 elif delta > 0:
                     self.grew_in[key] = self.grew_in.get(key, 0) + 1
+        del ids
         self.modules = len(sys.modules)
-        for cid in self._own_ids() | {id(objs)}:  # gc.get_objects() lists itself
-            lengths.pop(cid, None)
-        for cid, size in lengths.items():
-            if cid not in self.first_len:
-                # made during the run: all of it is growth; there at the start or made by an import: not
-                self.first_len[cid] = size if first or importing else 0
-                self.first_seen_at[cid] = self.intervals
-            elif importing:
-                self.first_len[cid] += size - self.prev_len.get(cid, size)
-            elif size > self.prev_len.get(cid, size):
-                self.len_grew[cid] = self.len_grew.get(cid, 0) + 1
-        self.first_len = {cid: n for cid, n in self.first_len.items() if cid in lengths}
-        self.len_grew = {cid: n for cid, n in self.len_grew.items() if cid in lengths}
-        self.first_seen_at = {cid: n for cid, n in self.first_seen_at.items() if cid in lengths}
-        self.prev_len = lengths
-        growing = self._growing_containers(objs, lengths)
-        sizes_began = time.perf_counter()
-        self.sizes.observe(self._own_ids() | set(self._holders))
-        sizes_cost = time.perf_counter() - sizes_began
-        path = os.path.join(self.agent.artifact_dir(), f"backrefs-counts-{self.index:04d}.json")
-        # dumps, not dump: the one-shot C encoder leaves no closures behind to be counted as growth
-        text = json.dumps({"types": by_key, "containers": growing, "user_types": sorted(user)})
-        with open(path, "w") as handle:
-            handle.write(text)
-        del text
-        self.agent.emit(
-            "backrefs-counts",
-            index=self.index,
-            reason=reason,
-            path=path,
-            taken_at=now,
-            objects=len(objs),
-            cost_s=round(count_cost, 4),
-            sizes_cost_s=round(sizes_cost, 4),
-            traces_cost_s=round(self.sizes.scan_cost_s, 4),
-            gc_enabled=gc.isenabled(),
-            gc_garbage=len(gc.garbage),
-            modules=len(sys.modules),
-        )
+        # The containers' watch costs a pass over every container on the heap: on a big heap it looks at
+        # them less often than the counts (at most a tenth of the run), always at the start and the end.
+        look = first or reason.startswith("final") or bool(self.requested) or time.perf_counter() >= self.next_look_at
+        growing = []
+        if look:
+            look_began = time.perf_counter()
+            importing_c = len(sys.modules) != self.modules_at_look
+            self.modules_at_look = len(sys.modules)
+            self.looks += 1
+            held = containers(safe) if _APPLY is not None else []
+            lengths = container_lengths(held)
+            for cid in self._own_ids():
+                lengths.pop(cid, None)
+            for cid, size in lengths.items():
+                if cid not in self.first_len:
+                    # made during the run: all of it is growth; there at the start or made by an import: not
+                    self.first_len[cid] = size if first or importing_c else 0
+                    self.first_seen_at[cid] = self.looks
+                elif importing_c:
+                    self.first_len[cid] += size - self.prev_len.get(cid, size)
+                elif size > self.prev_len.get(cid, size):
+                    self.len_grew[cid] = self.len_grew.get(cid, 0) + 1
+            self.first_len = {cid: n for cid, n in self.first_len.items() if cid in lengths}
+            self.len_grew = {cid: n for cid, n in self.len_grew.items() if cid in lengths}
+            self.first_seen_at = {cid: n for cid, n in self.first_seen_at.items() if cid in lengths}
+            self.prev_len = lengths
+            growing = self._growing_containers(lengths, held)
+            held.clear()
+            cost = time.perf_counter() - look_began
+            self.next_look_at = time.perf_counter() + (0 if cost < 0.05 else (2 * COST_SHARE - 1) * cost)
+        self._holder_ids = set(self._holders)
+        counts_text = json.dumps({"types": by_key, "containers": growing, "user_types": sorted(user)})
+        event = {
+            "index": self.index,
+            "reason": reason,
+            "taken_at": now,
+            "objects": objects,
+            "cost_s": round(count_cost, 4),
+            "traces_cost_s": round(self.sizes.scan_cost_s, 4),
+            "gc_enabled": gc.isenabled(),
+            "stride": stride,
+            "gc_garbage": len(gc.garbage),
+            "modules": len(sys.modules),
+        }
         self.index += 1
         self.prev_counts = {k: v[0] for k, v in by_key.items()}
         chase = self._to_chase(by_key, each, growing, reason, now)
@@ -204,23 +416,68 @@ class BackrefsProbe:
         if chase is None:
             # Something newly seen growing in size is followed at once: a script's globals are gone at exit.
             sized = [s for s in sized if s[0] not in self.strength]
+        results = []
         if chase or sized:
-            self.chase(chase or [], sized, objs, types_of, growing, reason, now)
+            results = self._follow(chase or [], sized, types_of, growing, reason, now)
         del sized
-        self._holders.clear()
-        del objs
-        # Counting walks the whole heap: space the checkpoints so they cost at most a fifth of the run
-        # (reading tracemalloc's traces keeps its own, sparser schedule).
-        cost = time.perf_counter() - began - self.sizes.scan_cost_s
-        self.next_at = time.time() + max(self.interval, 4 * cost)
+        chase_event, self._chase_event = self._chase_event, None
+        return {"counts": counts_text, "event": event, "results": results, "chase": chase_event}
 
-    def _user_type(self, key, tp):
+    def _write(self, out, pause):
+        path = os.path.join(self.agent.artifact_dir(), f"backrefs-counts-{out['event']['index']:04d}.json")
+        with open(path, "w") as handle:
+            handle.write(out["counts"])
+        self.agent.emit(
+            "backrefs-counts",
+            path=path,
+            pause_s=round(pause, 4),
+            max_pause_s=round(self.max_pause_s, 4),
+            unfenced=self.unfenced,
+            **out["event"],
+        )
+        for result in out["results"]:
+            self._save(result)
+        out["results"] = None
+        if out.get("chase") is not None:
+            self.agent.emit("backrefs-chase", **out["chase"])
+
+    def _resolve(self, counts, tmap, safe):
+        """Names and bytes per object for the type ids counted; the types themselves are held weakly.
+
+        Bytes per object is the type's own C size (__basicsize__, read from the type, no instance needed);
+        when classes do not hash safely, the types are found with one more C pass over the heap.
+        """
+        known = self.types
+        stale = [tid for tid in counts if tid not in known or (known[tid][0] is not None and known[tid][0]() is None)]
+        if not stale:
+            return
+        if tmap is None:
+            if _APPLY is None:
+                return
+            tmap = type_map()
+        for tid in stale:
+            tp = tmap.get(tid)
+            if tp is None:
+                continue
+            try:
+                ref = weakref.ref(tp)
+            except TypeError:
+                ref = None
+            known[tid] = [ref, _naming.type_key(tp), _naming.basic_size(tp)]
+        tp = tmap = None
+        # a type no longer counted (sampling may miss a rare one) is forgotten only once it is gone
+        for tid in [t for t, e in known.items() if t not in counts and (e[0] is None or e[0]() is None)]:
+            del known[tid]
+
+    def _user_type(self, key, tid):
         """A class defined in the program's own code (not the standard library, not site-packages)."""
         known = self._user.get(key)
         if known is None:
-            module = sys.modules.get(getattr(tp, "__module__", "") or "")
-            path = getattr(module, "__file__", None) or ""
-            known = bool(path) and not path.startswith(self.library) and not self.agent.is_own_file(path)
+            entry = self.types.get(tid)
+            tp = entry[0]() if entry is not None and entry[0] is not None else None
+            d = _naming.module_dict(sys.modules.get(_naming.type_module(tp))) if tp is not None else None
+            path = d.get("__file__") if d is not None else None
+            known = type(path) is str and not path.startswith(self.library) and not self.agent.is_own_file(path)
             self._user[key] = known
         return known
 
@@ -229,29 +486,41 @@ class BackrefsProbe:
         out = {id(self.__dict__), id(self.agent.__dict__)}
         for holder in (self.__dict__, self.agent.__dict__):
             out.update(id(v) for v in holder.values())
+        for entry in self.types.values():
+            out.add(id(entry))
         return out
 
-    def _count_untracked(self, objs):
-        """Requested types the collector does not track (e.g. numpy arrays): count them as referents."""
+    def _count_untracked(self):
+        """Requested types the collector does not track (str, bytes, numpy arrays): counted as referents."""
         if not self.untracked:
             return {}
-        seen = set()
         found = {}
-        for o in objs:
-            for r in gc.get_referents(o):
-                key = _naming.type_key(type(r))
-                if _matches(self.untracked, key) and id(r) not in seen:
-                    seen.add(id(r))
-                    entry = found.setdefault(key, [0, 0])
-                    entry[0] += 1
-                    entry[1] += sys.getsizeof(r)
+        for key, held in self._untracked_objects(self.untracked).items():
+            found[key] = [len(held), sum(_naming.c_size(o) or 0 for o in held.values())]
+            held.clear()
         return found
 
-    def _growing_containers(self, objs, lengths):
+    def _untracked_objects(self, names):
+        """{key: {id: object}} of the objects of the named types that tracked objects refer to (reachable:
+        never half-built)."""
+        if _APPLY is None:
+            return {}
+        one = dict(pairs(_referents_list, (type, id), (type,)))
+        wanted = {tid: _naming.type_key(tp) for tid, tp in one.items() if _matches(names, _naming.type_key(tp))}
+        one.clear()
+        if not wanted:
+            return {}
+        out = {}
+        for o in select(_referents_list, (type, id, frozenset(wanted).__contains__)):
+            out.setdefault(wanted[id(type(o))], {})[id(o)] = o
+        o = None
+        return out
+
+    def _growing_containers(self, lengths, held):
         """Builtin containers whose length grew by at least min_growth since they were first seen."""
         growing = []
         wanted = {cid: n - self.first_len.get(cid, n) for cid, n in lengths.items()}
-        seen = {cid: self.intervals - self.first_seen_at.get(cid, 0) for cid in wanted}
+        seen = {cid: self.looks - self.first_seen_at.get(cid, 0) for cid in wanted}
         wanted = {
             cid: g
             for cid, g in wanted.items()
@@ -259,15 +528,15 @@ class BackrefsProbe:
             # whole in one go, like a function's result, is not a growing container)
             if g >= self.min_growth and self.len_grew.get(cid, 0) >= 1 and 2 * self.len_grew.get(cid, 0) >= seen[cid]
         }
-        modules = {id(getattr(m, "__dict__", None)) for m in list(sys.modules.values())} | {id(sys.modules)}
+        modules = {id(_naming.module_dict(m)) for m in list(sys.modules.values())} | {id(sys.modules)}
         for cid in modules:
             wanted.pop(cid, None)
         if not wanted:
             return growing
-        for o in objs:
-            grew = wanted.get(id(o)) if type(o) in CONTAINERS else None
-            if grew is None:
+        for o in list(compress(held, map(wanted.__contains__, map(id, held)))):
+            if not _naming.one_of(type(o), CONTAINERS):
                 continue
+            grew = wanted[id(o)]
             elements = _naming.newest_elements(o)
             keys = {}
             for e in elements:
@@ -288,6 +557,7 @@ class BackrefsProbe:
                     "bytes_growth": int(each * grew),
                 }
             )
+        o = elements = None
         growing.sort(key=lambda c: c["bytes_growth"], reverse=True)
         return growing[:50]
 
@@ -295,12 +565,13 @@ class BackrefsProbe:
     def _size(obj):
         """An object's own size plus that of the untracked objects (strings, bytes, arrays) it refers to."""
         try:
-            total = sys.getsizeof(obj)
+            total = _naming.c_size(obj) or 0
+            d = _naming.instance_dict(obj)
             for r in gc.get_referents(obj):
-                if not gc.is_tracked(r) and not isinstance(r, type):
-                    total += sys.getsizeof(r)
-                elif type(r) is dict and r is getattr(obj, "__dict__", None):
-                    total += sum(sys.getsizeof(v) for v in r.values() if not gc.is_tracked(v))
+                if not gc.is_tracked(r) and not issubclass(type(r), type):
+                    total += _naming.c_size(r) or 0
+                elif r is d:
+                    total += sum(_naming.c_size(v) or 0 for v in d.values() if not gc.is_tracked(v))
             return total
         except Exception:
             return 0
@@ -318,8 +589,25 @@ class BackrefsProbe:
             for name in self.requested:
                 if not self._match(name, by_key) and name not in self.untracked:
                     self.untracked.add(name)  # maybe a type the collector does not track: count it next time
-            return [m for m in (self._match(n, by_key) for n in self.requested) if m]
-        if not (final or at_due or now - self.last_chase >= self.chase_every):
+            # ... when it grew: in count, as containers that get longer (a list that keeps growing is a
+            # list that grows), or as the elements of growing containers. One that did not grow is not
+            # followed (an arbitrary object of it says nothing); the stage says so, and what grew instead.
+            base = self.baseline or {}
+            out = []
+            for name in self.requested:
+                key = self._match(name, by_key)
+                if key is None:
+                    continue
+                grown = by_key[key][0] - base.get(key, 0)
+                # made once and kept (a table built at start) is not growth: it must rise in most intervals,
+                # judged over three of them at least, or at the end
+                enough = self.intervals >= 3 or final
+                steady = enough and self.grew_in.get(key, 0) * 2 >= self.intervals
+                held = any(c["element"] == key or c["container"] == key for c in growing)
+                if held or (grown >= self.min_growth and steady) or _matches(self.untracked, key):
+                    out.append(key)
+            return out
+        if not (final or at_due or now - self.last_chase >= max(self.chase_every, COST_SHARE * self.chase_s)):
             return None
         base = self.baseline or {}
         ranked = []
@@ -357,7 +645,8 @@ class BackrefsProbe:
             found = [f for f in found if _matches(self.requested, f[0])]
         return found[: self.top_types]
 
-    def chase(self, keys, sized, objs, types_of, growing, reason, now):
+    def chase(self, keys, sized, types_of, growing, reason, now):
+        """The chains for `keys` (and the objects that grew in size): plain data, nothing of the target."""
         began = time.perf_counter()
         final = reason.startswith("final") or self.at is not None
         if self.at is not None:
@@ -370,31 +659,39 @@ class BackrefsProbe:
             holders.setdefault(c["element"], []).append(c)
         wanted = {}
         for key in keys:
-            tp = types_of.get(key)
-            if tp is not None:
-                wanted[tp] = key
+            for tid in types_of.get(key, ()):
+                wanted[tid] = key
         cands = {key: [] for key in keys}
         if wanted:
             holding = {c["id"] for c in growing}  # reported through what they hold
-            for o in objs:
-                key = wanted.get(type(o))
-                if key is not None and id(o) not in holding:
-                    cands[key].append(o)
+            for o in of_types(wanted, tuples=self.chains.tuples):
+                if id(o) not in holding:
+                    cands[wanted[id(type(o))]].append(o)
+            o = None
         frames = self.chains.running_frames()
-        own_ids = {id(frames), id(cands), id(objs)}
+        own_ids = {id(frames), id(cands)}
         for lst in cands.values():
             own_ids.add(id(lst))
         results = []
         for key in keys:
+            if self.chains.over():
+                break
             containers = holders.get(key, [])
-            picked = self._pick(cands.get(key, []), frames)
+            longer = [c for c in growing if c["container"] == key] if self.requested else []
             mode = "instances"
+            if longer:
+                # asked for a container type, and some of them keep getting longer: those are the answer
+                containers = longer
+                picked = [self._holders[longer[0]["id"]]]
+                mode = "container"
+            else:
+                picked = self._pick(cands.get(key, []), frames)
             if not picked and containers:
                 picked = [self._holders[containers[0]["id"]]]
                 mode = "container"
             if not picked and _matches(self.untracked, key) and final and key not in self.strength:
                 # Nothing held them in a growing container at any checkpoint: any object of the type will do.
-                picked = self._find_untracked(key, objs)
+                picked = self._find_untracked(key)
             if not picked:
                 continue
             count_growth = counts_now.get(key, 0) - base.get(key, 0)
@@ -422,6 +719,8 @@ class BackrefsProbe:
         # what the size watch hands over refers to the objects too: never part of a chain
         sized_ids = {id(sized)} | {id(e) for e in sized} | {id(e[1]) for e in sized} | {id(e[4]) for e in sized}
         for key, picked, grown, how, path in sized:
+            if self.chains.over():
+                break
             # A type already traced through its count keeps that chain; one object's size is the weaker claim.
             if key in followed or (self.strength.get(key) in ("rooted", "cycle") and key not in self.sized):
                 continue
@@ -447,15 +746,17 @@ class BackrefsProbe:
             results.append(result)
             del picked
         frames.clear()
-        for result in results:
-            self._save(result)
-        self.agent.emit(
-            "backrefs-chase",
-            index=self.index - 1,
-            reason=reason,
-            types=[r["type"] for r in results],
-            cost_s=round(time.perf_counter() - began, 4),
-        )
+        self.chase_s = time.perf_counter() - began
+        if any(r["status"] == "budget" for r in results) or self.chains.over():
+            self.budget_hits += 1
+        self._chase_event = {
+            "index": self.index - 1,
+            "reason": reason,
+            "types": [r["type"] for r in results],
+            "cost_s": round(self.chase_s, 4),
+            "budget_hits": self.budget_hits,
+        }
+        return results
 
     def _pick(self, cands, frames):
         """Objects made during the run, not a running frame's local, spread over the older half.
@@ -510,14 +811,8 @@ class BackrefsProbe:
         best = chosen[0] if chosen else max(sites, key=lambda s: len(sites[s]))
         return sites[best]
 
-    def _find_untracked(self, key, objs):
-        found = []
-        seen = set()
-        for o in objs:
-            for r in gc.get_referents(o):
-                if id(r) not in seen and _naming.type_key(type(r)) == key:
-                    seen.add(id(r))
-                    found.append(r)
+    def _find_untracked(self, key):
+        found = list(self._untracked_objects({key}).get(key, {}).values())
         if not found:
             return []
         picked = found[len(found) // 2 :: max(1, len(found) // (2 * self.samples))][: self.samples]

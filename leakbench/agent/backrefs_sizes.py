@@ -68,7 +68,8 @@ class History:
 
 
 class SizeWatch:
-    def __init__(self, agent, library, scan_every):
+    def __init__(self, agent, library, scan_every, naming):
+        self.naming = naming  # reads the target's objects without running its code
         self.agent = agent
         self.library = library
         self.scan_every = scan_every
@@ -134,23 +135,24 @@ class SizeWatch:
         Keys hold no target object; the path (root holder first, the value last) is for this checkpoint only.
         """
         out = []
+        naming = self.naming
         for name, module in list(sys.modules.items()):
-            if not isinstance(module, types.ModuleType) or name.startswith("_leakbench"):
+            d = naming.module_dict(module)
+            if d is None or type(name) is not str or name.startswith("_leakbench"):
                 continue
-            d = module.__dict__
             filename = d.get("__file__")
-            if not isinstance(filename, str) or not self.is_user_file(filename):
+            if type(filename) is not str or not self.is_user_file(filename):
                 continue
             for attr, value in list(d.items()):
                 if type(attr) is not str or attr.startswith("__"):
                     continue
-                if isinstance(value, type):
-                    if getattr(value, "__module__", None) == name:
-                        for cattr, cvalue in list(value.__dict__.items()):
-                            if type(cattr) is str and not cattr.startswith("__") and not isinstance(cvalue, SKIPPED):
-                                self._add(out, ("c", name, value.__qualname__, cattr), (value, cvalue))
+                if issubclass(type(value), type):
+                    if naming.type_module(value) == name:
+                        for cattr, cvalue in list(naming.class_dict(value).items()):
+                            if type(cattr) is str and not cattr.startswith("__") and not naming.is_a(cvalue, SKIPPED):
+                                self._add(out, ("c", name, naming.type_qualname(value), cattr), (value, cvalue))
                     continue
-                if not isinstance(value, SKIPPED):
+                if not naming.is_a(value, SKIPPED):
                     self._add(out, ("m", name, attr), (d, value))
             if len(out) >= MAX_SLOTS:
                 return out[:MAX_SLOTS]
@@ -162,7 +164,9 @@ class SizeWatch:
                 if code is not current and code.co_flags & CO_OPTIMIZED and self.is_user_file(code.co_filename):
                     where = (tid, code.co_filename, code.co_firstlineno, code.co_name)
                     for var, value in list(f.f_locals.items()):
-                        if not var.startswith(".") and not isinstance(value, SKIPPED):  # `.0`: a genexpr's iterator
+                        if not var.startswith(".") and not self.naming.is_a(
+                            value, SKIPPED
+                        ):  # `.0`: a genexpr's iterator
                             self._add(out, ("f", *where, var), (value,))
                 f = f.f_back
             del f
@@ -176,21 +180,16 @@ class SizeWatch:
         if type(value) is dict and len(value) <= SMALL_DICT:
             inner = value
         elif self._is_user_instance(value):
-            try:
-                inner = object.__getattribute__(value, "__dict__")
-            except Exception:
-                inner = None
-            if type(inner) is not dict:
-                inner = None
+            inner = self.naming.instance_dict(value)
         if inner:
             for k, v in list(inner.items()):
-                if type(k) is str and not isinstance(v, SKIPPED):
+                if type(k) is str and not self.naming.is_a(v, SKIPPED):
                     out.append(((*key, k), v, (*path, v)))
 
     def _is_user_instance(self, value):
-        module = sys.modules.get(getattr(type(value), "__module__", "") or "")
-        filename = getattr(module, "__file__", None)
-        return isinstance(filename, str) and self.is_user_file(filename)
+        d = self.naming.module_dict(sys.modules.get(self.naming.type_module(type(value))))
+        filename = d.get("__file__") if d is not None else None
+        return type(filename) is str and self.is_user_file(filename)
 
     # -- each checkpoint ----------------------------------------------------------------------------------
     def observe(self, skip_ids):
@@ -318,13 +317,4 @@ class SizeWatch:
 
 def c_size(value):
     """sys.getsizeof when the type computes it in C; None when it would run the target's Python code."""
-    for klass in type(value).__mro__:
-        method = klass.__dict__.get("__sizeof__")
-        if method is not None:
-            if isinstance(method, types.FunctionType):
-                return None
-            break
-    try:
-        return sys.getsizeof(value)
-    except Exception:
-        return None
+    return sys.modules["_leakbench_backrefs_naming"].c_size(value)

@@ -91,30 +91,41 @@ def main():
                 runpy.run_module(what, run_name="__main__", alter_sys=True)
         finally:
             # What the target's functions held is released from here on: teardown, not the steady state.
-            agent.emit("target-end")
+            # The agent marks the moment and takes its last readings; no interval reading comes after.
             agent.target_ended()
     except SystemExit:
         raise
-    except BaseException as exc:
-        tb = _trim_traceback(exc.__traceback__)
-        agent.emit(
-            "exception",
-            type=type(exc).__name__,
-            qualname=type(exc).__module__ + "." + type(exc).__qualname__,
-            message=str(exc)[:2000],
-            traceback=_frames_of(tb),
-        )
-        exc.__traceback__ = tb  # python prints from the exception's own traceback
-        sys.excepthook(type(exc), exc, tb)
-        if isinstance(exc, KeyboardInterrupt):
-            agent.finish("exit")
-            import signal
+    except KeyboardInterrupt:
+        if not agent.stop_requested:
+            _report(agent, *sys.exc_info())
+        # Stopped by leakbench (its SIGINT after the agent's last readings): not the program's failure, so
+        # no traceback; leakbench says in one line that it stopped the target and why. Either way the
+        # process ends as an interrupted Python program does, killed by SIGINT.
+        agent.finish("exit")
+        import signal
 
-            sys.stdout.flush()
-            sys.stderr.flush()
-            signal.signal(signal.SIGINT, signal.SIG_DFL)
-            os.kill(os.getpid(), signal.SIGINT)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
         sys.exit(1)
+    except BaseException:
+        _report(agent, *sys.exc_info())
+        sys.exit(1)
+
+
+def _report(agent, _type, exc, _tb):
+    """Record the exception for the report and print it as python would."""
+    tb = _trim_traceback(exc.__traceback__)
+    agent.emit(
+        "exception",
+        type=type(exc).__name__,
+        qualname=type(exc).__module__ + "." + type(exc).__qualname__,
+        message=str(exc)[:2000],
+        traceback=_frames_of(tb),
+    )
+    exc.__traceback__ = tb  # python prints from the exception's own traceback
+    sys.excepthook(type(exc), exc, tb)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import gc
 import importlib.util
 import json
 import os
@@ -16,6 +17,9 @@ import time
 
 AGENT_DIR = os.path.dirname(os.path.abspath(__file__))
 TICK_S = 0.1
+FENCE_MIN_S = 0.05  # the shortest switch interval a fence sets; longer when the scans take longer
+FENCE_BACKOFF = 4  # fences not tried after one could not be set up
+FENCE_ARM_S = 0.012  # spun before a fenced scan: longer than any wait a thread began with the old interval
 
 
 class Agent:
@@ -32,9 +36,13 @@ class Agent:
         self._probe_lock = threading.RLock()
         self._stop_path = os.path.join(self.channel_dir, "stop")
         self._stopping = False
+        self.stop_reason = ""
+        self._ended = False  # the target's main code has returned
         self._finished = False
         self._ticker = None
         self.own_prefixes = (AGENT_DIR + os.sep,)
+        self.gc_was_enabled = True  # as the target had it when the latest fence began
+        self._fence_backoff = 0
         self.launch_file = ""  # the script that runs the target: its frames sit under the target's
         self._open_channel()
 
@@ -56,6 +64,67 @@ class Agent:
         path = os.path.join(self.config["artifacts"], str(self.pid))
         os.makedirs(path, exist_ok=True)
         return path
+
+    @contextlib.contextmanager
+    def fence(self, expected_s=0.0):
+        """Run a heap scan so that no other thread of the target runs until it is over.
+
+        The scan takes references to the target's objects (gc.get_objects, gc.get_referrers), and one of
+        them may be half built: CPython resizes a tuple made from a generator in place and refuses one that
+        anything else refers to (gh-127058). So every reference the scan takes must be gone before any
+        other thread runs again, and the scan must never hand the GIL over. It hands it over at a blocking
+        call (none is made inside: no I/O, no lock that can be contended), when the collector runs a
+        finalizer (the collector is paused), and when another thread has waited longer than the switch
+        interval. A waiting thread reads the interval each time it starts to wait, so it is raised above
+        what the scan will take, and spun on for longer than the old interval while no reference is held:
+        every wait begun before has ended by then. Other threads may wait longer for the GIL while the
+        scan runs: that is the pause the scan costs, and the caller keeps it short. No signal, no trace
+        function, nothing the target can see but time.
+
+        Yields the perf_counter() time by which the scan must be over, or None when the fence could not be
+        set up (busy threads kept asking for the GIL while it was armed; then it is not tried for the next
+        few scans): the caller then holds nothing that may be half built (see backrefs_probe.select). The
+        caller drops every reference it took before the block ends, and writes its files after.
+        """
+        old = sys.getswitchinterval()
+        if self._fence_backoff > 0:  # it failed lately: other threads keep asking for the GIL
+            self._fence_backoff -= 1
+            yield None
+            return
+        fence = max(FENCE_MIN_S, 2 * old, expected_s + 0.05)
+        sys.setswitchinterval(fence)
+        fence = sys.getswitchinterval()  # as CPython stores it (whole microseconds)
+        armed_at = time.perf_counter()
+        arm = max(FENCE_ARM_S, 2.5 * old)
+        while time.perf_counter() < armed_at + arm:
+            pass
+        # A wait begun after the interval was raised ends at armed_at + fence at the earliest; one begun
+        # before has ended by now. Handed over while arming and given back late: no time left, no fence.
+        deadline = armed_at + fence - 0.01
+        ok = deadline - time.perf_counter() >= expected_s / 2
+        enabled = gc.isenabled()
+        self.gc_was_enabled = enabled
+        if ok:
+            gc.disable()
+        else:
+            self._restore_interval(fence, old)
+            self._fence_backoff = FENCE_BACKOFF
+        try:
+            yield deadline if ok else None
+        finally:
+            if ok:
+                if enabled:
+                    gc.enable()
+                self._restore_interval(fence, old)
+
+    @staticmethod
+    def _restore_interval(fence, old):
+        if sys.getswitchinterval() == fence:  # unless the target set its own meanwhile
+            sys.setswitchinterval(old)
+        # Threads that began waiting during the fence wait with its long interval: hand the GIL on a few
+        # times so that they see the old one again.
+        for _ in range(4):
+            time.sleep(0)
 
     def is_own_file(self, filename):
         return filename.startswith(self.own_prefixes)
@@ -99,17 +168,35 @@ class Agent:
             if self._finished:
                 return
             if not self._stopping and os.path.exists(self._stop_path):
+                try:
+                    with open(self._stop_path) as handle:
+                        self.stop_reason = handle.read().strip() or "stop requested"
+                except OSError:
+                    self.stop_reason = "stop requested"
                 self._stopping = True
                 self.finish("stop-requested")
                 return
+
             # Imports are the target's warm-up: the launcher's trend analysis starts after the last one.
             if len(sys.modules) != modules:
                 modules = len(sys.modules)
                 self.emit("modules", count=modules)
-            self._call("tick", time.time())
+            with self._probe_lock:
+                if self._ended:
+                    continue  # the target's code has returned: nothing more is read as its behaviour
+                self._call_unlocked("tick", time.time())
 
     def target_ended(self):
-        self._call("target_end")
+        """The target's code has returned: the probes take their last readings now (marked as such), and
+        the ticker takes no more interval readings; what follows is teardown, not the target's work."""
+        with self._probe_lock:  # after an interval reading in progress, before any other
+            self._ended = True
+            self.emit("target-end")
+            self._call_unlocked("target_end")
+
+    @property
+    def stop_requested(self):
+        return self._stopping
 
     def finish(self, reason):
         """Take the probes' last readings once; called at exit or when the launcher asks to stop."""
@@ -127,6 +214,7 @@ class Agent:
         self._probe_lock = threading.RLock()
         self._finished = False
         self._stopping = False
+        self._ended = False
         self._open_channel()
         self.hello()
         self._call("after_fork")

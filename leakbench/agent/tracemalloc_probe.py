@@ -21,6 +21,7 @@ class TracemallocProbe:
         self.index = 0
         self.next_at = 0.0
         self.next_heap_at = 0.0
+        self.ended = False  # the last snapshot has been taken
         if not tracemalloc.is_tracing():
             tracemalloc.start(self.frames)
         self.snapshot("start")
@@ -56,11 +57,20 @@ class TracemallocProbe:
         if now >= self.next_at:
             self.snapshot("interval")
 
+    def target_end(self):
+        # The last snapshot of the target's work, taken when its code returned and marked so: what the
+        # interpreter frees or makes while it shuts down (atexit handlers, module teardown) is not read.
+        if tracemalloc.is_tracing() and not self.ended:
+            self.ended = True
+            self.snapshot("final:target-end")
+
     def final(self, reason):
-        if tracemalloc.is_tracing():
+        if tracemalloc.is_tracing() and not self.ended:
+            self.ended = True
             self.snapshot("final:" + reason)
 
     def after_fork(self):
+        self.ended = False
         self.index = 0
         self.next_at = 0.0
         self.snapshot("start")

@@ -87,13 +87,14 @@ def backrefs_command(
 def print_chains(data: dict[str, Any], run_dir: Path, type_: str, out: Console = stdout) -> None:
     chains = data.get("chains", [])
     if not chains:
-        out.print(f"no {escape(type_)} made during the run was alive at a checkpoint")
+        out.print(escape(data.get("not_grown") or f"no {type_} made during the run was alive at a checkpoint"))
     for ch in chains:
-        grew = (
-            f"grew by ~{human_bytes(ch['bytes_growth'])} in size"
-            if ch.get("growth") == "size"
-            else f"+{ch['count_growth']} objects"
-        )
+        if ch.get("growth") == "size":
+            grew = f"grew by ~{human_bytes(ch['bytes_growth'])} in size"
+        elif ch.get("growth") == "container" and ch["type"] in ("list", "dict", "set"):
+            grew = f"one {ch['type']} got longer by {ch['count_growth']} entries (~{human_bytes(ch['bytes_growth'])})"
+        else:
+            grew = f"+{ch['count_growth']} objects"
         out.print(
             f"[bold]{escape(ch['type'])}[/] in pid {ch['pid']} ({ch['role']}): {grew}, "
             f"taken {ch['taken_at']:g} s into the run"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
@@ -13,7 +12,6 @@ from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
 from rich.prompt import Prompt
-from rich.status import Status
 
 from leakbench.analysis.model import StageReport
 from leakbench.investigation import Decision, Pause, Progress
@@ -27,49 +25,33 @@ VERDICT_STYLE = {
     "no-leak": "bold green",
     "inconclusive": "bold yellow",
 }
-PLAIN_EVERY_S = 15.0
 
 
 class StageProgress:
-    """A live status line on a terminal; plain lines every few seconds when stderr is not one."""
+    """One line when a stage starts and one when it is done, each on a line of its own.
+
+    The target runs on the same terminal and writes to it whenever it likes, so nothing is drawn while it
+    runs: no spinner, no line rewritten in place, no "still running" line that could land in the middle of
+    one of the target's lines. Its stdout and stderr pass through untouched.
+    """
 
     def __init__(self, out: Console | None = None) -> None:
         self.console = out or console
-        self.live = self.console.is_terminal
-        self._status: Status | None = None
-        self._label = ""
-        self._last_plain = 0.0
 
     def __enter__(self) -> StageProgress:
         return self
 
     def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
-        self._stop()
-
-    def _stop(self) -> None:
-        if self._status:
-            self._status.stop()
-            self._status = None
+        return None
 
     def started(self, name: str, what: str) -> None:
-        self._stop()
-        self._label = f"stage [bold]{escape(name)}[/]: {escape(what)}"
-        self._last_plain = time.monotonic()
-        if self.live:
-            self._status = self.console.status(self._label)
-            self._status.start()
-        else:
-            self.console.print(f"leakbench: {self._label}", highlight=False)
+        self.console.print(f"leakbench: stage [bold]{escape(name)}[/]: {escape(what)}", highlight=False)
+        sys.stderr.flush()
 
     def tick(self, name: str, elapsed: float) -> None:
-        if self._status:
-            self._status.update(f"{self._label} — {elapsed:.0f} s")
-        elif time.monotonic() - self._last_plain >= PLAIN_EVERY_S:
-            self._last_plain = time.monotonic()
-            self.console.print(f"leakbench: stage {escape(name)} still running, {elapsed:.0f} s", highlight=False)
+        return None
 
     def done(self, report: StageReport) -> None:
-        self._stop()
         style = STATUS_STYLE.get(report.status, "")
         self.console.print(
             f"  [{style}]{report.status}[/] {escape(report.name)}: {escape(report.message)}", highlight=False

@@ -300,6 +300,9 @@ def _ending_section(evidence: Mapping[str, Any]) -> list[Block]:
         blocks.append(
             Code(_frames_text(ex["traceback"]) + f"\n{ex['exception']['type']}: {ex['exception']['message']}")
         )
+    if ex.get("stderr_tail"):
+        blocks.append(Para((t("The last lines it wrote to stderr:"),)))
+        blocks.append(Code(ex["stderr_tail"].rstrip("\n")))
     return blocks
 
 

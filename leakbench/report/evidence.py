@@ -28,6 +28,7 @@ def compile_evidence(
     playbook: str,
     run_dir: Path,
     hello: Mapping[str, Any] | None = None,
+    stderr_tail: str = "",
 ) -> dict[str, Any]:
     """evidence.json from the findings (decided in analysis.findings); nothing is judged here."""
     verdict = findings.verdict
@@ -58,6 +59,8 @@ def compile_evidence(
                 "stopped_by": exit_.stopped_by,
                 "description": exit_.describe(),
                 "traceback": to_jsonable(exit_.traceback),
+                # the last lines the target wrote to stderr (capped), beside how it ended
+                "stderr_tail": stderr_tail,
             },
             "memory_limit_bytes": target.memory_limit_bytes,
             "duration_s": round(findings.duration_s, 3) if findings.duration_s is not None else None,

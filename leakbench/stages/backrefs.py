@@ -122,7 +122,8 @@ class BackrefsStage:
                 grew = f"grew by ~{human_bytes(top.bytes_growth)} in size,"
             message += f"; {top.type} {grew} kept alive by {top.root} ({top.pattern})"
         elif self.params.types:
-            message += f"; no {', '.join(self.params.types)} made during the run outlived a checkpoint"
+            message += "; " + _not_grown(self.params.types, series, growth)
+            data["not_grown"] = _not_grown(self.params.types, series, growth)
         else:
             message += "; no type grew by more than " + str(self.params.min_growth) + " objects"
         return StageReport(self.kind, "ok", message, retention=tuple(retention), data=data)
@@ -163,6 +164,10 @@ class BackrefsStage:
         chains: list[dict[str, Any]] = []
         for pid, result in ranked:
             finding = recognise(facts_from(result))
+            # a root in a forked worker is that worker's: its globals are not the parent's
+            root = str(result["root"]["words"])
+            if run.roles.get(pid, "main") == "child" and result["status"] == "rooted":
+                root += f" in pid {pid}"
             safe = "".join(ch if ch.isalnum() else "_" for ch in result["type"])
             base = ctx.run_dir / "images" / f"backrefs-{pid}-{safe}"
             try:
@@ -180,7 +185,7 @@ class BackrefsStage:
                         count_growth=int(result.get("count_growth", 0)),
                         bytes_growth=int(result.get("bytes_growth", 0)),
                         pid=pid,
-                        root=str(result["root"]["words"]),
+                        root=root,
                         chain=chain,
                         graph=graph,
                         pattern=finding.pattern,
@@ -195,7 +200,7 @@ class BackrefsStage:
                     "type": result["type"],
                     "status": result["status"],
                     "root_kind": result["root"]["kind"],
-                    "root": result["root"]["words"],
+                    "root": root,
                     "chain": list(chain),
                     "text": chain_text(chain),
                     "pattern": finding.pattern,
@@ -214,6 +219,26 @@ class BackrefsStage:
                 }
             )
         return retention, chains
+
+
+def _not_grown(names: tuple[str, ...], series: dict[int, list[Checkpoint]], growth: dict[int, list[TypeGrowth]]) -> str:
+    """In words: the types asked for did not grow (their counts at the first and last checkpoint), and
+    which types did grow instead."""
+    parts = []
+    for name in names:
+        seen = []
+        for points in series.values():
+            keys = {k for cp in points for k in cp.counts if type_matches(name, k)}
+            for key in sorted(keys):
+                last = next((cp.counts[key][0] for cp in reversed(points) if key in cp.counts), 0)
+                seen.append(f"{last:,} at the last count")
+        counts = f" ({'; '.join(seen)})" if seen else ""
+        parts.append(
+            f"{name} did not keep growing once the program's imports were done{counts}, so no object of it was followed"
+        )
+    grew = [f"{g.type} (+{g.count_growth:,})" for rows in growth.values() for g in rows[:6] if g.count_growth > 0]
+    parts.append("types that grew: " + ", ".join(grew) if grew else "no type grew")
+    return "; ".join(parts)
 
 
 def _load_counts(path: Path) -> tuple[dict[str, tuple[int, int]], frozenset[str]] | None:

@@ -58,7 +58,7 @@ def shop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
 
 def test_an_attribute_replaced_by_bigger_bytes_is_named_from_its_module_global(shop: types.ModuleType) -> None:
     sizes, naming, chains = _load("backrefs_sizes"), _load("backrefs_naming"), _load("backrefs_chains")
-    watch = sizes.SizeWatch(FakeAgent(), LIBRARY, 0.0)
+    watch = sizes.SizeWatch(FakeAgent(), LIBRARY, 0.0, _load("backrefs_naming"))
     # given `store.log += chunk` between checkpoints: a new, bigger bytes object each time
     for _ in range(4):
         shop.store.log += b"x" * 100_000
@@ -69,7 +69,7 @@ def test_an_attribute_replaced_by_bigger_bytes_is_named_from_its_module_global(s
     assert grown == 300_000
     # then, even after the program replaced the object once more, the chain names the slot it lives in
     shop.store.log += b"y"
-    search = chains.ChainSearch(FakeAgent(), LIBRARY, 12, naming)
+    search = chains.ChainSearch(FakeAgent(), LIBRARY, 12, naming, lambda objects, tuples: [])
     result = search.along(path, {"locals": {}, "dicts": set()}, "size")
     assert result["root"]["words"] == "module global shop.store"
     assert result["chain"] == ["module shop", ".store (shop.Store)", ".log (bytes)"]
@@ -78,7 +78,7 @@ def test_an_attribute_replaced_by_bigger_bytes_is_named_from_its_module_global(s
 
 def test_a_value_that_stays_the_same_size_is_not_growth(shop: types.ModuleType) -> None:
     sizes, naming = _load("backrefs_sizes"), _load("backrefs_naming")
-    watch = sizes.SizeWatch(FakeAgent(), LIBRARY, 0.0)
+    watch = sizes.SizeWatch(FakeAgent(), LIBRARY, 0.0, _load("backrefs_naming"))
     for n in range(4):
         shop.store.log = bytes([n]) * 500_000  # replaced every time, never bigger
         watch.observe(set())

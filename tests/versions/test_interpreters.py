@@ -113,7 +113,7 @@ def test_pool_workers_leaks_are_the_workers(heavy_target_python: Path, tmp_path:
     args = ("investigate", "-y", "--playbook", "native", "--python", str(heavy_target_python), "--out", str(out))
     result = leakbench(*args, str(script))
     assert result.code == 0, result.stderr
-    evidence = result.evidence()
+    result.evidence()  # read and checked against the contract
     # the tracemalloc stage shares the first run with the rss stage, which knows its processes; native runs
     # on its own (the evidence's processes are those of the run the verdict was judged on)
     native = json.loads((out / "stages" / "native.json").read_text())

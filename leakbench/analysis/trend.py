@@ -149,7 +149,7 @@ def without_final_drop(times: Sequence[float], values: Sequence[int]) -> tuple[l
     """Leave out a drop at the very end of a series: main() returning frees its locals (a big index, a
     cache) before the target's end is marked, and that is not the shape of its work."""
     keep = len(values)
-    last = max(1, int(len(values) * (1 - TEARDOWN_SHARE)))
+    last = max(2, int(len(values) * (1 - TEARDOWN_SHARE)))  # two points at least: one to drop from
     while keep > last and values[keep - 1] < TEARDOWN_DROP * max(values[keep // 2 : keep - 1]):
         keep -= 1
     return list(times[:keep]), list(values[:keep])

@@ -75,3 +75,11 @@ def test_a_drop_at_the_very_end_is_the_teardown_not_the_work() -> None:
     assert len(kept) == 48 and kept_ts[-1] == ts[47]
     saw = [(i % 10) * MIB for i in range(50)]  # a drop earlier in the run is its shape: kept
     assert len(without_final_drop(ts, saw)[1]) >= 45
+
+
+def test_a_series_of_two_or_three_readings_keeps_its_end() -> None:
+    """A target that reads its input and ends at once leaves two or three readings; none is a teardown."""
+    from leakbench.analysis.trend import without_final_drop
+
+    assert without_final_drop([0.0, 0.1], [100, 10]) == ([0.0, 0.1], [100, 10])
+    assert without_final_drop([0.0, 0.1, 0.2], [100, 100, 10])[1][:2] == [100, 100]

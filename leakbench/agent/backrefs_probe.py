@@ -51,6 +51,11 @@ CONTAINER_SET = frozenset(CONTAINERS)
 PAUSE_TARGET_S = 0.1  # counting samples every n-th object when counting them all would pause longer
 MAX_STRIDE = 16  # past this, making the heap's list costs more than counting what is sampled
 MIN_CONTAINER_LEN = 64
+# Growing containers looked into per checkpoint (the most grown first), and elements sized in each: a dict
+# of a thousand growing lists would otherwise cost seconds of the agent's time, during which the program
+# runs on (and may end, letting go of what the search is about to follow).
+MAX_GROWING_EXAMINED = 64
+SIZE_SAMPLE = 8
 CHASE_BUDGET_S = 0.5  # the longest a search for roots may pause the target while it runs (doubled after
 # each search that ran out of it, up to MAX_CHASE_BUDGET_S; searches are spaced by what they cost) ...
 MAX_CHASE_BUDGET_S = 4.0
@@ -533,7 +538,10 @@ class BackrefsProbe:
             wanted.pop(cid, None)
         if not wanted:
             return growing
-        for o in list(compress(held, map(wanted.__contains__, map(id, held)))):
+        if len(wanted) > MAX_GROWING_EXAMINED:
+            most = sorted(wanted.values(), reverse=True)[MAX_GROWING_EXAMINED - 1]
+            wanted = {cid: g for cid, g in wanted.items() if g >= most}
+        for o in list(compress(held, map(wanted.__contains__, map(id, held))))[: 2 * MAX_GROWING_EXAMINED]:
             if not _naming.one_of(type(o), CONTAINERS):
                 continue
             grew = wanted[id(o)]
@@ -545,7 +553,9 @@ class BackrefsProbe:
             if not keys:
                 continue
             element = max(keys, key=keys.get)
-            each = sum(self._size(e) for e in elements) / len(elements)
+            sample = elements[:: max(1, len(elements) // SIZE_SAMPLE)][:SIZE_SAMPLE]
+            each = sum(self._size(e) for e in sample) / len(sample)
+            sample = None
             self._holders[id(o)] = o
             growing.append(
                 {

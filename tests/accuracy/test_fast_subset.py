@@ -13,10 +13,10 @@ from accuracy.runner import Outcome, investigate
 
 pytestmark = [pytest.mark.integration, pytest.mark.native]
 
-# bounded caches (an lru_cache and a deque window), a module-global dict and a class-attribute registry
-# (leak/module_global_list is left out while its root is misnamed: see accuracy/RESULTS.md)
+# a bounded deque window, a module-global dict and a class-attribute registry (a bounded lru_cache is
+# tests/integration/test_verdicts.py's; leak/module_global_list is left out while its root is misnamed: see
+# accuracy/RESULTS.md)
 FAST = (
-    "no_leak/lru_cache_bounded",
     "no_leak/deque_metrics_window",
     "leak/module_global_dict",
     "leak/class_attribute_registry",

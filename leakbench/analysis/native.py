@@ -17,6 +17,8 @@ from itertools import compress
 from typing import Literal
 
 from leakbench.analysis.model import Frame, Suspect
+from leakbench.analysis.sites import RISE_Z
+from leakbench.analysis.trend import rise_z
 from leakbench.native.capture import (
     KIND_COUNT,
     KIND_MMAP,
@@ -542,9 +544,9 @@ def site_shape(times_ms: Sequence[int], values: Sequence[int]) -> tuple[float, s
     """(share of steps in which the site grew, "steady" or "one-off", rate in bytes/s) over a timeline;
     None when the site held memory for too few steps to tell.
 
-    Steady: it grew in most steps after it first held memory, ends near its highest, and was still
-    rising in the last third; a cache that filled and then churns goes up in half of its steps too, but
-    adds nothing in the end.
+    Steady: it grew in most steps after it first held memory, ends near its highest, was still rising in
+    the last third, and its values rise with time more surely than chance (sites.RISE_Z); a cache that
+    filled and then churns goes up in half of its steps too, but adds nothing in the end.
     """
     first = next((i for i, v in enumerate(values) if v > 0), len(values))
     steps = list(itertools.pairwise(values[first:]))
@@ -559,7 +561,9 @@ def site_shape(times_ms: Sequence[int], values: Sequence[int]) -> tuple[float, s
     # copy of an array replaced by a bigger one, is not the level
     tail = sorted(values[third:])
     kept = values[-1] >= 0.9 * tail[len(tail) // 2]
-    steady = grew >= STEADY_SHARE and kept and growth > 0 and late >= STILL_RISING * growth
+    # ... and rose more surely than chance (a site churning at a level rises in half of many steps)
+    sure = rise_z(values[first:]) >= RISE_Z
+    steady = grew >= STEADY_SHARE and kept and growth > 0 and late >= STILL_RISING * growth and sure
     return grew, "steady" if steady else "one-off", growth / span_s
 
 

@@ -10,7 +10,7 @@ import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from leakbench.analysis.trend import linear_fit
+from leakbench.analysis.trend import linear_fit, rise_z
 
 SiteKey = tuple[str, int]
 RawFrame = tuple[str, int]  # (filename, lineno) as tracemalloc stores them
@@ -20,6 +20,7 @@ MIN_SITE_GROWTH = 32 * 1024  # a site that gained less than this over the run is
 MOST_INTERVALS = 0.5  # "grows across most intervals"
 MIN_INTERVALS = 2  # a site seen growing over fewer intervals than this is not called steady
 FITTED_SHARE = 0.5  # the fitted line must account for this share of a steady site's growth
+RISE_Z = 1.645  # ... and its sizes must rise more surely than chance would order them (one-sided 5%)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,13 +76,16 @@ class SiteGrowth:
     plateaued: bool
     traceback: tuple[RawFrame, ...]
     fitted_growth: float = 0.0  # what the straight line fitted from the site's first appearance rises by
+    rise_z: float = 0.0  # how surely its sizes rise from its first appearance on (trend.rise_z)
 
     @property
     def steady(self) -> bool:
-        """Grows across most intervals, has not levelled off, and its trend line rises with it: a site that
-        fills and empties (temporaries caught at the snapshots) goes up in half of its intervals too."""
+        """Grows across most intervals, has not levelled off, its trend line rises with it, and later sizes
+        are higher than earlier ones more often than chance would have it: a site that fills and empties
+        (temporaries caught at the snapshots) goes up in half of its intervals too, and on a long run half
+        of its intervals is no evidence at all."""
         rises = self.fitted_growth >= FITTED_SHARE * self.growth_bytes
-        return self.grew_in >= MOST_INTERVALS and not self.plateaued and rises
+        return self.grew_in >= MOST_INTERVALS and not self.plateaued and rises and self.rise_z >= RISE_Z
 
 
 IMPORTING = ("<frozen importlib._bootstrap>", "<frozen importlib._bootstrap_external>")
@@ -177,6 +181,7 @@ def growing_sites(
                 grew_in=grew / intervals if intervals >= MIN_INTERVALS else 0.0,
                 slope_bytes_per_s=(slope := linear_fit(times[first:], sizes[first:]).slope),
                 fitted_growth=slope * (times[-1] - times[first]),
+                rise_z=rise_z(sizes[first:]),
                 bytes_per_interval=growth / intervals,
                 count_per_interval=(counts[-1] - counts[0]) / intervals,
                 peak_bytes=max(sizes),

@@ -6,6 +6,7 @@ Pure functions over (time, bytes) series; the thresholds are named so the report
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -47,6 +48,28 @@ def linear_fit(xs: Sequence[float], ys: Sequence[float]) -> Fit:
     intercept = mean_y - slope * mean_x
     r_squared = (sxy * sxy) / (sxx * syy) if syy > 0 else 0.0
     return Fit(slope, intercept, r_squared)
+
+
+def rise_z(values: Sequence[float]) -> float:
+    """How surely a series rises, from the order of its values alone (the Mann-Kendall trend test): the
+    pairs that went up minus those that went down, as a z-score against a series in random order.
+
+    Neither the shape nor the spikes matter, only how consistently later values are higher: a leak that
+    grows in steps and one that grows in a line both score high, while the temporaries a snapshot happens
+    to catch leave a series that rose in half of its intervals near zero, however long. Ties count as
+    neither (the variance is not reduced for them, which leans toward "not sure").
+    """
+    n = len(values)
+    if n < 3:
+        return 0.0
+    s = 0
+    for i, a in enumerate(values):
+        for b in values[i + 1 :]:
+            s += (b > a) - (b < a)
+    variance = n * (n - 1) * (2 * n + 5) / 18
+    if s == 0:
+        return 0.0
+    return (s - 1 if s > 0 else s + 1) / math.sqrt(variance)
 
 
 def steady_part(

@@ -306,6 +306,7 @@ def _site_row(pid: int, g: SiteGrowth, rules: FrameRules) -> dict[str, Any]:
         "bytes_per_interval": g.bytes_per_interval,
         "count_per_interval": g.count_per_interval,
         "grew_in": round(g.grew_in, 3),
+        "rise_z": round(g.rise_z, 2),
         "plateaued": g.plateaued,
         "final_bytes": g.final_bytes,
         "series": [[round(t, 3), s] for t, s in zip(g.times, g.sizes, strict=True)],

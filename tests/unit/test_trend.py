@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from leakbench.analysis.trend import MIB, analyse_series, linear_fit
+from leakbench.analysis.trend import MIB, analyse_series, linear_fit, rise_z
 
 
 def _times(n: int = 100, dt: float = 0.1) -> list[float]:
@@ -83,3 +83,18 @@ def test_a_series_of_two_or_three_readings_keeps_its_end() -> None:
 
     assert without_final_drop([0.0, 0.1], [100, 10]) == ([0.0, 0.1], [100, 10])
     assert without_final_drop([0.0, 0.1, 0.2], [100, 100, 10])[1][:2] == [100, 100]
+
+
+def test_rise_z_is_sure_of_a_staircase_and_not_of_noise_that_ends_high() -> None:
+    # a leak that keeps a batch every third interval, and temporaries: a random walk around a level, which a
+    # snapshot catches high or low; over 60 intervals it rose in half of them and ends above its start
+    staircase = [(i // 3) * 100_000 for i in range(40)]
+    rng = __import__("random").Random(7)
+    noise = [300_000 + rng.randrange(-200_000, 200_000) for _ in range(60)]
+    noise[-1] = noise[0] + 150_000
+    assert rise_z(staircase) > 5
+    assert abs(rise_z(noise)) < 2
+    assert rise_z(list(reversed(staircase))) < -5
+    assert rise_z([5, 5, 5, 5]) == 0.0
+    # four readings that only rise are as sure as four readings can be: just past one-sided 5%
+    assert 1.645 < rise_z([1, 2, 3, 4]) < 2

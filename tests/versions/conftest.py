@@ -7,6 +7,7 @@ version found in `make test`, on every version with LEAKBENCH_ALL_VERSIONS=1 (`m
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -98,6 +99,15 @@ def bare_venv(version: str) -> Path:
     venv = VENVS / f"py{version}"
     python = venv / "bin" / "python"
     ready = venv / ".leakbench-ready"
+    VENVS.mkdir(exist_ok=True)
+    with open(VENVS / f"py{version}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # test processes running side by side make it once
+        _make_bare_venv(interpreter, venv, python, ready)
+    return python
+
+
+def _make_bare_venv(interpreter: Interpreter, venv: Path, python: Path, ready: Path) -> None:
+    version = interpreter.version
     if not ready.exists():
         shutil.rmtree(venv, ignore_errors=True)
         subprocess.run([interpreter.python, "-m", "venv", str(venv)], check=True, capture_output=True, timeout=300)
@@ -110,7 +120,6 @@ def bare_venv(version: str) -> Path:
         if installed.returncode != 0:
             pytest.skip(f"cannot install numpy into a python{version} venv: {installed.stderr.strip()[-300:]}")
         ready.write_text("numpy\n")
-    return python
 
 
 @pytest.fixture

@@ -23,7 +23,10 @@ MIN_FRONTIER = 64
 # heap references x frontier. The frontier is cut so that one level stays within a fraction of a second.
 LEVEL_COMPARISONS = 3e8
 CYCLE_REFERENTS = 200000  # references looked at for a cycle back to a sample, at most
-PASSING_LEVELS = 3  # levels searched past a library function's local for a root of the program's own
+# Levels searched past a passing holder (a library function's local, a closure cell) for a root of the
+# program's own: a cell's function is held four references up (cell -> closure tuple -> function -> the
+# list it was registered in -> the module's namespace).
+PASSING_LEVELS = 4
 SLOT_ROOTS = {"m": "module-global", "c": "class-attribute", "f": "frame-local"}
 ROOT_PRIORITY = ("lru-cache", "thread-local", "logger", "closure", "class-attribute", "module-global", "frame-local")
 
@@ -95,6 +98,8 @@ class ChainSearch:
         if oid in modules:
             return "module-global"
         tp = type(obj)
+        if tp is dict and self._namespace(obj, modules):
+            return "module-global"
         name = self.naming.type_name(tp)
         if name == "_lru_cache_wrapper":
             return "lru-cache"
@@ -111,6 +116,23 @@ class ChainSearch:
         if oid in frames["locals"]:
             return "frame-local"
         return None
+
+    @staticmethod
+    def _namespace(d, modules):
+        """A module's namespace no longer in sys.modules (a script's `__main__` once runpy has put the
+        original back, a module deleted from it) that a function's `__globals__` or runpy's `run_globals`
+        still holds: named after its `__name__`, and recorded in `modules` for the words and the graph."""
+        # exec() puts `__builtins__` into every namespace code ran in; an instance dict never has both
+        name = d.get("__name__")
+        if type(name) is not str or name.startswith("_leakbench") or "__builtins__" not in d:
+            return False
+        modules[id(d)] = name
+        return True
+
+    def _passing(self, found, frames):
+        """A holder the program did not choose as a root: a library function's local, or a closure cell
+        (held in turn by the function, and that by whatever registered it)."""
+        return found[0] == "closure" or not self._user_frame(found, frames)
 
     def search(self, samples, frames, own_ids, mode):
         modules = self._modules()
@@ -131,11 +153,12 @@ class ChainSearch:
                 kind = self._root_kind(o, modules, frames)
                 if kind and not (kind == "closure" and depth == 0):
                     found.append((kind, o))
-            # A local of a library function (numpy's append() holding the array it was given) is a passing
-            # holder: look a few levels further for the program's own root, and keep it only if none is found.
+            # A local of a library function (numpy's append() holding the array it was given) or a closure
+            # cell is a passing holder: look a few levels further for the program's own root (the module
+            # global the closure was registered in), and keep it only if none is found.
             if found and passing is None:
                 passing = depth
-            if depth >= self.max_depth or any(self._user_frame(f, frames) for f in found):
+            if depth >= self.max_depth or not all(self._passing(f, frames) for f in found):
                 break
             if passing is not None and depth >= passing + PASSING_LEVELS:
                 break
@@ -173,7 +196,7 @@ class ChainSearch:
                 break
         frontier.clear()
         if found:
-            found.sort(key=lambda f: (not self._user_frame(f, frames), ROOT_PRIORITY.index(f[0])))
+            found.sort(key=lambda f: (self._passing(f, frames), ROOT_PRIORITY.index(f[0])))
             kind, root = found[0]
             path = [root]
             nid = down[id(root)]

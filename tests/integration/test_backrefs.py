@@ -75,6 +75,26 @@ def test_lru_cache_on_a_method_is_traced_to_the_cache(tmp_path: Path) -> None:
     assert top["pattern"] == "lru_cache on a method holding self"
 
 
+@pytest.mark.parametrize(
+    ("type_name", "root", "second"),
+    [
+        # held by closures in a module-level list: the list is the root, not the closure's cell
+        ("Payload", "module global __main__.ON_SHUTDOWN", ".ON_SHUTDOWN (list)"),
+        # held by a module-level object: the module global, not the class whose methods see the namespace
+        ("Entry", "module global __main__.SERVICE", ".SERVICE (__main__.Service)"),
+    ],
+)
+def test_the_scripts_own_global_is_the_root(tmp_path: Path, type_name: str, root: str, second: str) -> None:
+    # given a script whose globals are reached (once it has ended) only as a function's __globals__
+    out = tmp_path / "run"
+    result = leakbench("backrefs", "--type", type_name, "--out", str(out), str(TARGETS / "script_roots.py"))
+    assert result.code == 0, result.stderr
+    top = result.evidence()["retention"][0]
+    # then the root is the module global that keeps them, worded as one
+    assert top["root"] == root
+    assert top["chain"][:2] == ["module __main__", second]
+
+
 def test_cycles_with_gc_disabled_are_uncollected_cycles(tmp_path: Path) -> None:
     out = tmp_path / "run"
     result = leakbench("backrefs", "--type", "Node", "--out", str(out), str(TARGETS / "gc_cycles.py"))

@@ -33,7 +33,7 @@ import weakref
 from array import array
 from bisect import bisect_left
 from functools import partial
-from itertools import chain, compress, islice, repeat
+from itertools import chain, compress, filterfalse, islice, repeat, tee
 from operator import le, methodcaller
 
 try:
@@ -45,9 +45,21 @@ except ImportError:  # pragma: no cover - a Python without the C helper
             mapping[e] = mapping.get(e, 0) + 1
 
 
+try:
+    from _functools import _lru_cache_wrapper as LRU_WRAPPER
+except ImportError:  # pragma: no cover - a Python without the C lru_cache
+    LRU_WRAPPER = None
+
 CONTAINERS = (list, dict, set)
 CONTAINER_IDS = frozenset(map(id, CONTAINERS))
 CONTAINER_SET = frozenset(CONTAINERS)
+# what is listed to find the containers the collector does not track: containers, and lru_caches (whose
+# cache dict holds only strings when the function returns them)
+HOLDERS = CONTAINERS + ((LRU_WRAPPER,) if LRU_WRAPPER is not None else ())
+HOLDER_IDS = frozenset(map(id, HOLDERS))
+HOLDER_SET = frozenset(HOLDERS)
+# a container longer than this is not looked into for untracked ones: its referents would be listed whole
+MAX_REFERENTS_LISTED = 100000
 PAUSE_TARGET_S = 0.1  # counting samples every n-th object when counting them all would pause longer
 MAX_STRIDE = 16  # past this, making the heap's list costs more than counting what is sampled
 MIN_CONTAINER_LEN = 64
@@ -154,10 +166,38 @@ def type_map():
 
 
 def containers(by_type=True):
-    """The builtin lists, dicts and sets on the heap (never half-built: no resize refuses a shared one)."""
+    """The builtin lists, dicts and sets on the heap (never half-built: no resize refuses a shared one),
+    then those the collector does not track that they or an lru_cache refer to."""
     if by_type:
-        return list(select(gc.get_objects, (type, CONTAINER_SET.__contains__)))
-    return list(select(gc.get_objects, (type, id, CONTAINER_IDS.__contains__)))
+        found = list(select(gc.get_objects, (type, HOLDER_SET.__contains__)))
+    else:
+        found = list(select(gc.get_objects, (type, id, HOLDER_IDS.__contains__)))
+    held = list(compress(found, map(CONTAINER_IDS.__contains__, map(id, map(type, found)))))
+    caches = list(compress(found, map(operator.not_, map(CONTAINER_IDS.__contains__, map(id, map(type, found))))))
+    found.clear()
+    held.extend(untracked_containers(held, caches, by_type))
+    caches.clear()
+    return held
+
+
+def untracked_containers(held, caches, by_type=True):
+    """The lists, dicts and sets that `held` containers (up to MAX_REFERENTS_LISTED long) and lru_caches
+    refer to and the collector does not track: a dict that holds only strings, numbers or bytes is never
+    tracked (nor listed by gc.get_objects), so a memo of strings grows unseen otherwise. Each once.
+
+    Every referent passes through here: nothing is allocated per referent (an id() is an int object, which
+    tracemalloc traces), so types are compared by hashing when classes hash safely; otherwise not at all.
+    """
+    if not by_type:
+        return []
+    small = compress(held, map(le, map(len, held), repeat(MAX_REFERENTS_LISTED)))
+    # C iterators end to end: one container's referents listed at a time, nothing of the target's code run
+    refs = filterfalse(gc.is_tracked, chain.from_iterable(map(gc.get_referents, chain(small, caches))))
+    objs, kinds = tee(refs)
+    found = list(compress(objs, map(CONTAINER_SET.__contains__, map(type, kinds))))
+    unique = dict(zip(map(id, found), found))  # noqa: B905 (guest code for Python 3.8+)
+    found.clear()
+    return list(unique.values())
 
 
 def container_lengths(held):
@@ -695,7 +735,11 @@ class BackrefsProbe:
                 picked = [self._holders[longer[0]["id"]]]
                 mode = "container"
             else:
-                picked = self._pick(cands.get(key, []), frames)
+                # (a type the collector tracks some objects of: strings are answered with their container)
+                grown = counts_now.get(key, 0) - base.get(key, 0)
+                held = self._held(containers, key, grown, frames) if key in types_of else []
+                picked = held or self._pick(cands.get(key, []), frames)
+                held = None
             if not picked and containers:
                 picked = [self._holders[containers[0]["id"]]]
                 mode = "container"
@@ -767,6 +811,29 @@ class BackrefsProbe:
             "budget_hits": self.budget_hits,
         }
         return results
+
+    def _held(self, containers, key, grown, frames):
+        """The newest objects of the type in the containers that keep getting longer, when those hold most
+        of the type's growth: kept by what grows, rather than any object of a common type (a dict, a tuple)
+        made during the run, which may be a library's cache entry. A dict of strings is not tracked by the
+        collector (nor counted with its type): only the container it is appended to shows it growing."""
+        if not containers or 2 * sum(c["growth"] for c in containers) < grown:
+            return []
+        locals_ = frames["locals"]
+        picked = []
+        for c in containers:
+            holder = self._holders.get(c["id"])
+            if holder is None:
+                continue
+            for e in reversed(_naming.newest_elements(holder)):
+                # not the one a running function is adding now: what stays is what the container holds
+                if _naming.type_key(type(e)) == key and id(e) not in locals_:
+                    picked.append(e)
+                    if len(picked) >= self.samples:
+                        return picked
+            if picked:
+                return picked
+        return picked
 
     def _pick(self, cands, frames):
         """Objects made during the run, not a running frame's local, spread over the older half.

@@ -261,12 +261,6 @@ def test_a_type_that_did_not_grow_is_said_so_with_the_types_that_did(tmp_path: P
     assert result.evidence()["retention"] == []
 
 
-@pytest.mark.xfail(
-    reason="a dict that holds only strings is not tracked by the collector, so the containers' watch (which "
-    "reads the heap through gc.get_objects) never sees the per-thread memos grow; needs a watch of untracked "
-    "containers through referents",
-    strict=False,
-)
 def test_strings_kept_in_thread_local_memos_are_traced_to_the_thread_local(tmp_path: Path) -> None:
     # given pool workers that keep strings (which the collector does not track) in a threading.local
     out = tmp_path / "run"
@@ -279,3 +273,16 @@ def test_strings_kept_in_thread_local_memos_are_traced_to_the_thread_local(tmp_p
     top = retention[0]
     assert top["root"].startswith(("thread-local __main__.memo", "module global __main__.pool")), top["root"]
     assert any(".cache" in step for step in top["chain"]), top["chain"]
+
+
+def test_strings_kept_by_an_unbounded_lru_cache_are_traced_to_the_cache(tmp_path: Path) -> None:
+    # given an lru_cache(maxsize=None) holding a new string per call (neither tracked by the collector)
+    out = tmp_path / "run"
+    result = leakbench("investigate", "--playbook", "quick", "--out", str(out), str(TARGETS / "lru_strings.py"))
+    assert result.code == 0, result.stderr
+    retention = result.evidence()["retention"]
+    assert retention, "no root"
+    # then the cache that keeps them is the root, unbounded: the pattern is a cache without eviction
+    top = retention[0]
+    assert top["root"] == "cache of functools.lru_cache on __main__.lookup"
+    assert top["bound"] is None and top["pattern"] == "cache without eviction"

@@ -33,7 +33,7 @@ import weakref
 from array import array
 from bisect import bisect_left
 from functools import partial
-from itertools import chain, compress, filterfalse, islice, repeat, tee
+from itertools import chain, compress, filterfalse, islice, repeat
 from operator import le, methodcaller
 
 try:
@@ -53,13 +53,11 @@ except ImportError:  # pragma: no cover - a Python without the C lru_cache
 CONTAINERS = (list, dict, set)
 CONTAINER_IDS = frozenset(map(id, CONTAINERS))
 CONTAINER_SET = frozenset(CONTAINERS)
-# what is listed to find the containers the collector does not track: containers, and lru_caches (whose
-# cache dict holds only strings when the function returns them)
-HOLDERS = CONTAINERS + ((LRU_WRAPPER,) if LRU_WRAPPER is not None else ())
-HOLDER_IDS = frozenset(map(id, HOLDERS))
-HOLDER_SET = frozenset(HOLDERS)
-# a container longer than this is not looked into for untracked ones: its referents would be listed whole
+LRU_SET = frozenset((LRU_WRAPPER,) if LRU_WRAPPER is not None else ())
+# a dict longer than this is not looked into for untracked ones: its referents would be listed whole
 MAX_REFERENTS_LISTED = 100000
+REFERENTS_CHUNK = 4096  # dicts whose referents are listed by one call (one list per call, not per dict)
+DICTS = frozenset((dict,))
 PAUSE_TARGET_S = 0.1  # counting samples every n-th object when counting them all would pause longer
 MAX_STRIDE = 16  # past this, making the heap's list costs more than counting what is sampled
 MIN_CONTAINER_LEN = 64
@@ -167,34 +165,44 @@ def type_map():
 
 def containers(by_type=True):
     """The builtin lists, dicts and sets on the heap (never half-built: no resize refuses a shared one),
-    then those the collector does not track that they or an lru_cache refer to."""
-    if by_type:
-        found = list(select(gc.get_objects, (type, HOLDER_SET.__contains__)))
-    else:
-        found = list(select(gc.get_objects, (type, id, HOLDER_IDS.__contains__)))
-    held = list(compress(found, map(CONTAINER_IDS.__contains__, map(id, map(type, found)))))
-    caches = list(compress(found, map(operator.not_, map(CONTAINER_IDS.__contains__, map(id, map(type, found))))))
-    found.clear()
-    held.extend(untracked_containers(held, caches, by_type))
-    caches.clear()
+    then the dicts the collector does not track that dicts or an lru_cache refer to (only when classes hash
+    safely: see untracked_containers)."""
+    if not by_type:
+        return list(select(gc.get_objects, (type, id, CONTAINER_IDS.__contains__)))
+    held = list(select(gc.get_objects, (type, CONTAINER_SET.__contains__)))
+    held.extend(untracked_containers(held))
     return held
 
 
-def untracked_containers(held, caches, by_type=True):
-    """The lists, dicts and sets that `held` containers (up to MAX_REFERENTS_LISTED long) and lru_caches
-    refer to and the collector does not track: a dict that holds only strings, numbers or bytes is never
-    tracked (nor listed by gc.get_objects), so a memo of strings grows unseen otherwise. Each once.
+def untracked_containers(held):
+    """The dicts that `held` dicts (up to MAX_REFERENTS_LISTED long) and the lru_caches they hold refer to
+    and the collector does not track: a dict that holds only strings, numbers or bytes is never tracked
+    (nor listed by gc.get_objects), so a memo of strings in a module global, a class attribute, an
+    lru_cache or a thread-local's per-thread dict grows unseen otherwise. Each once.
 
-    Every referent passes through here: nothing is allocated per referent (an id() is an int object, which
-    tracemalloc traces), so types are compared by hashing when classes hash safely; otherwise not at all.
+    Only dicts are looked into (lists and sets are always tracked, and a growing dict of strings is held by
+    a namespace, a cache or another dict far more often than by a list), and an lru_cache is found in the
+    namespace that holds it: on a heap of millions of small lists this costs one pass over the list of
+    containers. Every referent passes through C iterators that allocate nothing per referent (an id() is an
+    int object, which tracemalloc traces): types are compared by hashing, so the caller makes this pass only
+    when classes hash safely.
     """
-    if not by_type:
-        return []
-    small = compress(held, map(le, map(len, held), repeat(MAX_REFERENTS_LISTED)))
-    # C iterators end to end: one container's referents listed at a time, nothing of the target's code run
-    refs = filterfalse(gc.is_tracked, chain.from_iterable(map(gc.get_referents, chain(small, caches))))
-    objs, kinds = tee(refs)
-    found = list(compress(objs, map(CONTAINER_SET.__contains__, map(type, kinds))))
+    dicts = list(compress(held, map(DICTS.__contains__, map(type, held))))
+    small = list(compress(dicts, map(le, map(len, dicts), repeat(MAX_REFERENTS_LISTED))))
+    dicts.clear()
+    found = []
+    caches = []
+    for i in range(0, len(small), REFERENTS_CHUNK):
+        refs = gc.get_referents(*small[i : i + REFERENTS_CHUNK])
+        found.extend(filterfalse(gc.is_tracked, compress(refs, map(DICTS.__contains__, map(type, refs)))))
+        caches.extend(compress(refs, map(LRU_SET.__contains__, map(type, refs))))
+        refs.clear()
+    small.clear()
+    if caches:
+        refs = gc.get_referents(*caches)
+        found.extend(filterfalse(gc.is_tracked, compress(refs, map(DICTS.__contains__, map(type, refs)))))
+        refs.clear()
+        caches.clear()
     unique = dict(zip(map(id, found), found))  # noqa: B905 (guest code for Python 3.8+)
     found.clear()
     return list(unique.values())

@@ -3,7 +3,9 @@
 At its own interval (and when the target ends or is stopped) it counts the objects the collector tracks,
 per type, without collecting first: garbage left by a disabled or starved collector is evidence too. It
 also watches the builtin containers that keep growing, which is how objects the collector does not track
-(numpy arrays, strings, bytes) show up. For the types that grow it samples objects made during the run and
+(numpy arrays, strings, bytes) show up; a dict that holds only such objects is not tracked either, and is
+found among what dicts and lru_caches refer to. For the types that grow it samples objects (from the
+growing containers when they hold most of a type's growth, else among those made during the run) and
 walks `gc.get_referrers` upwards, one pass over the heap per level, until it meets a root: a module global,
 a class attribute, a local variable of a running frame, an lru_cache, a thread-local, a logger, a closure
 cell. The chains and a Graphviz source of the neighbourhood are written as artifacts; the launcher renders.

@@ -225,6 +225,14 @@ def of_types(tids, tuples=False):
     return list(select(gc.get_objects, (type, id, frozenset(tids).__contains__)))
 
 
+def of_classes(classes, tuples=False):
+    """The objects on the heap of the given types, compared by hashing the types (only when classes hash
+    safely): nothing is allocated per object, where an id() is an int that tracemalloc traces with its
+    traceback, which made gathering a few hundred thousand candidates cost the whole search budget."""
+    wanted = frozenset(c for c in classes if tuples or c is not tuple)
+    return list(select(gc.get_objects, (type, wanted.__contains__)))
+
+
 def referrers(objects, tuples=False):
     """gc.get_referrers(*objects); without tuples (a half-built one is among them) outside the fence."""
     if tuples:
@@ -305,6 +313,7 @@ class BackrefsProbe:
         self.sized = set()  # type keys whose latest chain was found through growth in size
         self.types = {}  # id(type) -> [weak reference to the type (or None), key, bytes per object]
         self.stride = 1  # every n-th object is counted (1: all of them)
+        self.safe = False  # classes hash safely (set at each checkpoint): objects may be selected by type
         self.pause_s = 0.0  # what the latest checkpoint paused the target for, searches included
         self.count_s = 0.0  # ... of which counting
         self.max_pause_s = 0.0
@@ -323,6 +332,7 @@ class BackrefsProbe:
         what grows (inside the agent's fence when it can be set up), then write the files."""
         began = time.perf_counter()
         safe = types_hash_safely()
+        self.safe = safe
         raw = count_types(self.stride, safe)
         count_cost = pass_cost = time.perf_counter() - began
         # what roots hold directly: reachable objects only, never a half-built one; reads tracemalloc's traces
@@ -722,12 +732,16 @@ class BackrefsProbe:
             for tid in types_of.get(key, ()):
                 wanted[tid] = key
         cands = {key: [] for key in keys}
-        if wanted:
-            holding = {c["id"] for c in growing}  # reported through what they hold
+        holding = {c["id"] for c in growing}  # reported through what they hold: never a sample
+        classes = {tid: self._class(tid) for tid in wanted} if self.safe else {}
+        if wanted and classes and None not in classes.values():
+            for key in keys:
+                cands[key] = of_classes([classes[tid] for tid in types_of.get(key, ())], self.chains.tuples)
+        elif wanted:
             for o in of_types(wanted, tuples=self.chains.tuples):
-                if id(o) not in holding:
-                    cands[wanted[id(type(o))]].append(o)
+                cands[wanted[id(type(o))]].append(o)
             o = None
+        classes = None
         frames = self.chains.running_frames()
         own_ids = {id(frames), id(cands)}
         for lst in cands.values():
@@ -748,7 +762,7 @@ class BackrefsProbe:
                 # (a type the collector tracks some objects of: strings are answered with their container)
                 grown = counts_now.get(key, 0) - base.get(key, 0)
                 held = self._held(containers, key, grown, frames) if key in types_of else []
-                picked = held or self._pick(cands.get(key, []), frames)
+                picked = held or self._pick(cands.get(key, []), frames, holding)
                 held = None
             if not picked and containers:
                 picked = [self._holders[containers[0]["id"]]]
@@ -845,7 +859,12 @@ class BackrefsProbe:
                 return picked
         return picked
 
-    def _pick(self, cands, frames):
+    def _class(self, tid):
+        """The type counted under `tid`, while it is alive (held weakly in self.types)."""
+        entry = self.types.get(tid)
+        return entry[0]() if entry is not None and entry[0] is not None else None
+
+    def _pick(self, cands, frames, skip=()):
         """Objects made during the run, not a running frame's local, spread over the older half.
 
         gc.get_objects() lists the youngest generation first, so the second half holds the objects that
@@ -859,7 +878,7 @@ class BackrefsProbe:
         def new(o):
             oid = id(o)
             i = bisect_left(base, oid)
-            return not (i < len(base) and base[i] == oid) and oid not in locals_
+            return not (i < len(base) and base[i] == oid) and oid not in locals_ and oid not in skip
 
         older = cands[len(cands) // 2 :]
         pool = self._preferred(older) or older

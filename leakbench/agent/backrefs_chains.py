@@ -14,7 +14,8 @@ import sys
 import threading
 import time
 import types
-from operator import methodcaller
+from itertools import islice, repeat
+from operator import is_, methodcaller
 
 _CALL = methodcaller("__call__")
 MAX_FRONTIER = 4000
@@ -22,6 +23,11 @@ MIN_FRONTIER = 64
 # gc.get_referrers compares every reference on the heap with every object it is given: a level costs about
 # heap references x frontier. The frontier is cut so that one level stays within a fraction of a second.
 LEVEL_COMPARISONS = 3e8
+# A referrer with more referents than this is matched to the frontier by identity (see _child), when that
+# costs at most IDENTITY_SCAN comparisons; referents are otherwise scanned REFERENTS_CHUNK at a time.
+BIG_REFERRER = 10000
+IDENTITY_SCAN = 5e7
+REFERENTS_CHUNK = 65536
 CYCLE_REFERENTS = 200000  # references looked at for a cycle back to a sample, at most
 # Levels searched past a passing holder (a library function's local, a closure cell) for a root of the
 # program's own: a cell's function is held four references up (cell -> closure tuple -> function -> the
@@ -176,11 +182,7 @@ class ChainSearch:
                 rid = id(r)
                 if rid in down or rid in own_ids or self._is_own(r):
                     continue
-                child = None
-                for k in gc.get_referents(r):
-                    if id(k) in fids:
-                        child = id(k)
-                        break
+                child = self._child(r, args, fids)
                 if child is None:
                     continue
                 down[rid] = child
@@ -221,6 +223,31 @@ class ChainSearch:
         keep.clear()
         down.clear()
         return result
+
+    def _child(self, referrer, frontier, fids):
+        """The id of the object of the frontier that `referrer` refers to, or None.
+
+        A big container (an index of a million entries) is compared with the few objects of the frontier by
+        identity in C: an id() per referent is an int that tracemalloc traces with its traceback, which
+        made one such container cost seconds of pause. Otherwise the referents are scanned by id, a chunk at
+        a time, within the search's budget.
+        """
+        kids = gc.get_referents(referrer)
+        try:
+            if len(kids) > BIG_REFERRER and len(kids) * len(frontier) <= IDENTITY_SCAN:
+                for f in frontier:
+                    if any(map(is_, kids, repeat(f))):
+                        return id(f)
+                return None
+            for start in range(0, len(kids), REFERENTS_CHUNK):
+                for k in islice(kids, start, start + REFERENTS_CHUNK):
+                    if id(k) in fids:
+                        return id(k)
+                if self.over():
+                    return None
+            return None
+        finally:
+            kids.clear()
 
     def along(self, slot_path, frames, mode):
         """The chain along a path already known (a slot's kind, then its holders from the root to the object).

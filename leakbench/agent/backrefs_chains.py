@@ -14,7 +14,8 @@ import sys
 import threading
 import time
 import types
-from operator import methodcaller
+from itertools import islice, repeat
+from operator import is_, methodcaller
 
 _CALL = methodcaller("__call__")
 MAX_FRONTIER = 4000
@@ -22,8 +23,16 @@ MIN_FRONTIER = 64
 # gc.get_referrers compares every reference on the heap with every object it is given: a level costs about
 # heap references x frontier. The frontier is cut so that one level stays within a fraction of a second.
 LEVEL_COMPARISONS = 3e8
+# A referrer with more referents than this is matched to the frontier by identity (see _child), when that
+# costs at most IDENTITY_SCAN comparisons; referents are otherwise scanned REFERENTS_CHUNK at a time.
+BIG_REFERRER = 10000
+IDENTITY_SCAN = 5e7
+REFERENTS_CHUNK = 65536
 CYCLE_REFERENTS = 200000  # references looked at for a cycle back to a sample, at most
-PASSING_LEVELS = 3  # levels searched past a library function's local for a root of the program's own
+# Levels searched past a passing holder (a library function's local, a closure cell) for a root of the
+# program's own: a cell's function is held four references up (cell -> closure tuple -> function -> the
+# list it was registered in -> the module's namespace).
+PASSING_LEVELS = 4
 SLOT_ROOTS = {"m": "module-global", "c": "class-attribute", "f": "frame-local"}
 ROOT_PRIORITY = ("lru-cache", "thread-local", "logger", "closure", "class-attribute", "module-global", "frame-local")
 
@@ -95,6 +104,8 @@ class ChainSearch:
         if oid in modules:
             return "module-global"
         tp = type(obj)
+        if tp is dict and self._namespace(obj, modules):
+            return "module-global"
         name = self.naming.type_name(tp)
         if name == "_lru_cache_wrapper":
             return "lru-cache"
@@ -111,6 +122,23 @@ class ChainSearch:
         if oid in frames["locals"]:
             return "frame-local"
         return None
+
+    @staticmethod
+    def _namespace(d, modules):
+        """A module's namespace no longer in sys.modules (a script's `__main__` once runpy has put the
+        original back, a module deleted from it) that a function's `__globals__` or runpy's `run_globals`
+        still holds: named after its `__name__`, and recorded in `modules` for the words and the graph."""
+        # exec() puts `__builtins__` into every namespace code ran in; an instance dict never has both
+        name = d.get("__name__")
+        if type(name) is not str or name.startswith("_leakbench") or "__builtins__" not in d:
+            return False
+        modules[id(d)] = name
+        return True
+
+    def _passing(self, found, frames):
+        """A holder the program did not choose as a root: a library function's local, or a closure cell
+        (held in turn by the function, and that by whatever registered it)."""
+        return found[0] == "closure" or not self._user_frame(found, frames)
 
     def search(self, samples, frames, own_ids, mode):
         modules = self._modules()
@@ -131,11 +159,12 @@ class ChainSearch:
                 kind = self._root_kind(o, modules, frames)
                 if kind and not (kind == "closure" and depth == 0):
                     found.append((kind, o))
-            # A local of a library function (numpy's append() holding the array it was given) is a passing
-            # holder: look a few levels further for the program's own root, and keep it only if none is found.
+            # A local of a library function (numpy's append() holding the array it was given) or a closure
+            # cell is a passing holder: look a few levels further for the program's own root (the module
+            # global the closure was registered in), and keep it only if none is found.
             if found and passing is None:
                 passing = depth
-            if depth >= self.max_depth or any(self._user_frame(f, frames) for f in found):
+            if depth >= self.max_depth or not all(self._passing(f, frames) for f in found):
                 break
             if passing is not None and depth >= passing + PASSING_LEVELS:
                 break
@@ -153,11 +182,7 @@ class ChainSearch:
                 rid = id(r)
                 if rid in down or rid in own_ids or self._is_own(r):
                     continue
-                child = None
-                for k in gc.get_referents(r):
-                    if id(k) in fids:
-                        child = id(k)
-                        break
+                child = self._child(r, args, fids)
                 if child is None:
                     continue
                 down[rid] = child
@@ -173,7 +198,7 @@ class ChainSearch:
                 break
         frontier.clear()
         if found:
-            found.sort(key=lambda f: (not self._user_frame(f, frames), ROOT_PRIORITY.index(f[0])))
+            found.sort(key=lambda f: (self._passing(f, frames), ROOT_PRIORITY.index(f[0])))
             kind, root = found[0]
             path = [root]
             nid = down[id(root)]
@@ -198,6 +223,31 @@ class ChainSearch:
         keep.clear()
         down.clear()
         return result
+
+    def _child(self, referrer, frontier, fids):
+        """The id of the object of the frontier that `referrer` refers to, or None.
+
+        A big container (an index of a million entries) is compared with the few objects of the frontier by
+        identity in C: an id() per referent is an int that tracemalloc traces with its traceback, which
+        made one such container cost seconds of pause. Otherwise the referents are scanned by id, a chunk at
+        a time, within the search's budget.
+        """
+        kids = gc.get_referents(referrer)
+        try:
+            if len(kids) > BIG_REFERRER and len(kids) * len(frontier) <= IDENTITY_SCAN:
+                for f in frontier:
+                    if any(map(is_, kids, repeat(f))):
+                        return id(f)
+                return None
+            for start in range(0, len(kids), REFERENTS_CHUNK):
+                for k in islice(kids, start, start + REFERENTS_CHUNK):
+                    if id(k) in fids:
+                        return id(k)
+                if self.over():
+                    return None
+            return None
+        finally:
+            kids.clear()
 
     def along(self, slot_path, frames, mode):
         """The chain along a path already known (a slot's kind, then its holders from the root to the object).

@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import sys
 import types
+from collections import deque
 
 GRAPH_NODES = 40
 ELEMENT_SAMPLE = 50
@@ -31,6 +32,7 @@ _M_DICT = types.ModuleType.__dict__["__dict__"].__get__
 _C_DESCRIPTORS = (types.GetSetDescriptorType, types.MemberDescriptorType)
 _C_METHODS = (types.MethodDescriptorType, types.WrapperDescriptorType, types.BuiltinFunctionType)
 _PLAIN = (str, int, float, bool, bytes, type(None))
+_MAXLEN = deque.__dict__["maxlen"].__get__  # the deque's own C getter: its bound, or None
 
 
 def type_module(tp):
@@ -159,6 +161,10 @@ def obj_repr(obj):
     try:
         if one_of(tp, (list, tuple, set, frozenset, dict)):
             return f"{type_name(tp)} of {len(obj)}"
+        if tp is deque:
+            # the bound is what the analysis reads: a deque with a maxlen fills and then stays that long
+            maxlen = _MAXLEN(obj)
+            return f"deque of {len(obj)}" + (f" (maxlen={maxlen})" if type(maxlen) is int else "")
         if is_a(obj, types.ModuleType):
             d = module_dict(obj) or {}
             name = d.get("__name__")
@@ -355,12 +361,12 @@ def describe(kind, path, modules, frames, mode, edges=None):
         code = wrapped.__code__ if type(wrapped) is types.FunctionType else None
         first = code.co_varnames[0] if code is not None and code.co_argcount else ""
         try:
-            maxsize = type(root).cache_info(root).maxsize  # the C wrapper's own method
+            maxsize, currsize = type(root).cache_info(root)[2:4]  # the C wrapper's own method
         except Exception:
-            maxsize = None
+            maxsize = currsize = None
         words = f"cache of functools.lru_cache on {qual}"
         head = f"lru_cache {qual}"
-        info.update(function=qual, first_argument=first, maxsize=maxsize)
+        info.update(function=qual, first_argument=first, maxsize=maxsize, currsize=currsize)
     elif kind == "thread-local":
         where = global_name(root, modules)
         words = f"thread-local {where}" if where else "a threading.local"

@@ -3,7 +3,9 @@
 At its own interval (and when the target ends or is stopped) it counts the objects the collector tracks,
 per type, without collecting first: garbage left by a disabled or starved collector is evidence too. It
 also watches the builtin containers that keep growing, which is how objects the collector does not track
-(numpy arrays, strings, bytes) show up. For the types that grow it samples objects made during the run and
+(numpy arrays, strings, bytes) show up; a dict that holds only such objects is not tracked either, and is
+found among what dicts and lru_caches refer to. For the types that grow it samples objects (from the
+growing containers when they hold most of a type's growth, else among those made during the run) and
 walks `gc.get_referrers` upwards, one pass over the heap per level, until it meets a root: a module global,
 a class attribute, a local variable of a running frame, an lru_cache, a thread-local, a logger, a closure
 cell. The chains and a Graphviz source of the neighbourhood are written as artifacts; the launcher renders.
@@ -33,7 +35,7 @@ import weakref
 from array import array
 from bisect import bisect_left
 from functools import partial
-from itertools import chain, compress, islice, repeat
+from itertools import chain, compress, filterfalse, islice, repeat
 from operator import le, methodcaller
 
 try:
@@ -45,9 +47,19 @@ except ImportError:  # pragma: no cover - a Python without the C helper
             mapping[e] = mapping.get(e, 0) + 1
 
 
+try:
+    from _functools import _lru_cache_wrapper as LRU_WRAPPER
+except ImportError:  # pragma: no cover - a Python without the C lru_cache
+    LRU_WRAPPER = None
+
 CONTAINERS = (list, dict, set)
 CONTAINER_IDS = frozenset(map(id, CONTAINERS))
 CONTAINER_SET = frozenset(CONTAINERS)
+LRU_SET = frozenset((LRU_WRAPPER,) if LRU_WRAPPER is not None else ())
+# a dict longer than this is not looked into for untracked ones: its referents would be listed whole
+MAX_REFERENTS_LISTED = 100000
+REFERENTS_CHUNK = 4096  # dicts whose referents are listed by one call (one list per call, not per dict)
+DICTS = frozenset((dict,))
 PAUSE_TARGET_S = 0.1  # counting samples every n-th object when counting them all would pause longer
 MAX_STRIDE = 16  # past this, making the heap's list costs more than counting what is sampled
 MIN_CONTAINER_LEN = 64
@@ -154,10 +166,48 @@ def type_map():
 
 
 def containers(by_type=True):
-    """The builtin lists, dicts and sets on the heap (never half-built: no resize refuses a shared one)."""
-    if by_type:
-        return list(select(gc.get_objects, (type, CONTAINER_SET.__contains__)))
-    return list(select(gc.get_objects, (type, id, CONTAINER_IDS.__contains__)))
+    """The builtin lists, dicts and sets on the heap (never half-built: no resize refuses a shared one),
+    then the dicts the collector does not track that dicts or an lru_cache refer to (only when classes hash
+    safely: see untracked_containers)."""
+    if not by_type:
+        return list(select(gc.get_objects, (type, id, CONTAINER_IDS.__contains__)))
+    held = list(select(gc.get_objects, (type, CONTAINER_SET.__contains__)))
+    held.extend(untracked_containers(held))
+    return held
+
+
+def untracked_containers(held):
+    """The dicts that `held` dicts (up to MAX_REFERENTS_LISTED long) and the lru_caches they hold refer to
+    and the collector does not track: a dict that holds only strings, numbers or bytes is never tracked
+    (nor listed by gc.get_objects), so a memo of strings in a module global, a class attribute, an
+    lru_cache or a thread-local's per-thread dict grows unseen otherwise. Each once.
+
+    Only dicts are looked into (lists and sets are always tracked, and a growing dict of strings is held by
+    a namespace, a cache or another dict far more often than by a list), and an lru_cache is found in the
+    namespace that holds it: on a heap of millions of small lists this costs one pass over the list of
+    containers. Every referent passes through C iterators that allocate nothing per referent (an id() is an
+    int object, which tracemalloc traces): types are compared by hashing, so the caller makes this pass only
+    when classes hash safely.
+    """
+    dicts = list(compress(held, map(DICTS.__contains__, map(type, held))))
+    small = list(compress(dicts, map(le, map(len, dicts), repeat(MAX_REFERENTS_LISTED))))
+    dicts.clear()
+    found = []
+    caches = []
+    for i in range(0, len(small), REFERENTS_CHUNK):
+        refs = gc.get_referents(*small[i : i + REFERENTS_CHUNK])
+        found.extend(filterfalse(gc.is_tracked, compress(refs, map(DICTS.__contains__, map(type, refs)))))
+        caches.extend(compress(refs, map(LRU_SET.__contains__, map(type, refs))))
+        refs.clear()
+    small.clear()
+    if caches:
+        refs = gc.get_referents(*caches)
+        found.extend(filterfalse(gc.is_tracked, compress(refs, map(DICTS.__contains__, map(type, refs)))))
+        refs.clear()
+        caches.clear()
+    unique = dict(zip(map(id, found), found))  # noqa: B905 (guest code for Python 3.8+)
+    found.clear()
+    return list(unique.values())
 
 
 def container_lengths(held):
@@ -173,6 +223,14 @@ def of_types(tids, tuples=False):
     if not tuples:
         tids = frozenset(t for t in tids if t != id(tuple))
     return list(select(gc.get_objects, (type, id, frozenset(tids).__contains__)))
+
+
+def of_classes(classes, tuples=False):
+    """The objects on the heap of the given types, compared by hashing the types (only when classes hash
+    safely): nothing is allocated per object, where an id() is an int that tracemalloc traces with its
+    traceback, which made gathering a few hundred thousand candidates cost the whole search budget."""
+    wanted = frozenset(c for c in classes if tuples or c is not tuple)
+    return list(select(gc.get_objects, (type, wanted.__contains__)))
 
 
 def referrers(objects, tuples=False):
@@ -255,6 +313,7 @@ class BackrefsProbe:
         self.sized = set()  # type keys whose latest chain was found through growth in size
         self.types = {}  # id(type) -> [weak reference to the type (or None), key, bytes per object]
         self.stride = 1  # every n-th object is counted (1: all of them)
+        self.safe = False  # classes hash safely (set at each checkpoint): objects may be selected by type
         self.pause_s = 0.0  # what the latest checkpoint paused the target for, searches included
         self.count_s = 0.0  # ... of which counting
         self.max_pause_s = 0.0
@@ -273,6 +332,7 @@ class BackrefsProbe:
         what grows (inside the agent's fence when it can be set up), then write the files."""
         began = time.perf_counter()
         safe = types_hash_safely()
+        self.safe = safe
         raw = count_types(self.stride, safe)
         count_cost = pass_cost = time.perf_counter() - began
         # what roots hold directly: reachable objects only, never a half-built one; reads tracemalloc's traces
@@ -672,12 +732,16 @@ class BackrefsProbe:
             for tid in types_of.get(key, ()):
                 wanted[tid] = key
         cands = {key: [] for key in keys}
-        if wanted:
-            holding = {c["id"] for c in growing}  # reported through what they hold
+        holding = {c["id"] for c in growing}  # reported through what they hold: never a sample
+        classes = {tid: self._class(tid) for tid in wanted} if self.safe else {}
+        if wanted and classes and None not in classes.values():
+            for key in keys:
+                cands[key] = of_classes([classes[tid] for tid in types_of.get(key, ())], self.chains.tuples)
+        elif wanted:
             for o in of_types(wanted, tuples=self.chains.tuples):
-                if id(o) not in holding:
-                    cands[wanted[id(type(o))]].append(o)
+                cands[wanted[id(type(o))]].append(o)
             o = None
+        classes = None
         frames = self.chains.running_frames()
         own_ids = {id(frames), id(cands)}
         for lst in cands.values():
@@ -695,7 +759,11 @@ class BackrefsProbe:
                 picked = [self._holders[longer[0]["id"]]]
                 mode = "container"
             else:
-                picked = self._pick(cands.get(key, []), frames)
+                # (a type the collector tracks some objects of: strings are answered with their container)
+                grown = counts_now.get(key, 0) - base.get(key, 0)
+                held = self._held(containers, key, grown, frames) if key in types_of else []
+                picked = held or self._pick(cands.get(key, []), frames, holding)
+                held = None
             if not picked and containers:
                 picked = [self._holders[containers[0]["id"]]]
                 mode = "container"
@@ -768,7 +836,35 @@ class BackrefsProbe:
         }
         return results
 
-    def _pick(self, cands, frames):
+    def _held(self, containers, key, grown, frames):
+        """The newest objects of the type in the containers that keep getting longer, when those hold most
+        of the type's growth: kept by what grows, rather than any object of a common type (a dict, a tuple)
+        made during the run, which may be a library's cache entry. A dict of strings is not tracked by the
+        collector (nor counted with its type): only the container it is appended to shows it growing."""
+        if not containers or 2 * sum(c["growth"] for c in containers) < grown:
+            return []
+        locals_ = frames["locals"]
+        picked = []
+        for c in containers:
+            holder = self._holders.get(c["id"])
+            if holder is None:
+                continue
+            for e in reversed(_naming.newest_elements(holder)):
+                # not the one a running function is adding now: what stays is what the container holds
+                if _naming.type_key(type(e)) == key and id(e) not in locals_:
+                    picked.append(e)
+                    if len(picked) >= self.samples:
+                        return picked
+            if picked:
+                return picked
+        return picked
+
+    def _class(self, tid):
+        """The type counted under `tid`, while it is alive (held weakly in self.types)."""
+        entry = self.types.get(tid)
+        return entry[0]() if entry is not None and entry[0] is not None else None
+
+    def _pick(self, cands, frames, skip=()):
         """Objects made during the run, not a running frame's local, spread over the older half.
 
         gc.get_objects() lists the youngest generation first, so the second half holds the objects that
@@ -782,7 +878,7 @@ class BackrefsProbe:
         def new(o):
             oid = id(o)
             i = bisect_left(base, oid)
-            return not (i < len(base) and base[i] == oid) and oid not in locals_
+            return not (i < len(base) and base[i] == oid) and oid not in locals_ and oid not in skip
 
         older = cands[len(cands) // 2 :]
         pool = self._preferred(older) or older

@@ -268,10 +268,12 @@ def _stdlib_root(r: Retention) -> bool:
 def bound_text(root: Retention, suspects: Sequence[Suspect]) -> str:
     """'fills toward 4,096 entries × ~20 KiB ≈ 80 MiB; plateau expected'."""
     bound = root.bound or 0
-    each = root.bytes_growth / max(root.count_growth, 1)
-    if suspects and root.count_growth:
-        each = max(each, suspects[0].bytes / max(root.count_growth, 1))
     text = f"{root.root} fills toward {bound:,} entries"
+    if root.count_growth <= 0:  # one container grown in size (a deque window): no size per entry to multiply
+        return text + "; plateau expected"
+    each = root.bytes_growth / root.count_growth
+    if suspects:
+        each = max(each, suspects[0].bytes / root.count_growth)
     if each >= 1:
         text += f" × ~{human_bytes(int(each))} ≈ {human_bytes(int(each * bound))}"
     return text + "; plateau expected"

@@ -78,6 +78,14 @@ def test_growth_toward_a_bounded_root_is_no_leak_with_its_bound() -> None:
     assert "fills toward 2,048 entries × ~20.0 KiB ≈ 40.0 MiB; plateau expected" in v.summary
 
 
+def test_a_window_grown_in_size_toward_its_maxlen_is_no_leak_without_a_size_per_entry() -> None:
+    # a deque(maxlen=20000) followed as one object that grew in size: no entry count to divide by
+    window = Retention("collections.deque", 0, 90_000, 100, "module global app.WINDOW", ("module app",), bound=20_000)
+    v = decide([_process(_plateau())], OK, [_suspect()], retention=[window])
+    assert v.kind == "no-leak"
+    assert "module global app.WINDOW fills toward 20,000 entries; plateau expected" in v.summary
+
+
 def _fields(r: Retention) -> dict[str, object]:
     return {f: getattr(r, f) for f in r.__dataclass_fields__}
 

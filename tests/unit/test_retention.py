@@ -128,3 +128,42 @@ def test_without_dot_the_source_is_kept_and_the_hint_says_how_to_install(
     assert rendered.dot.read_text() == DOT
     assert rendered.problem is not None
     assert "install Graphviz" in rendered.problem and "apt install graphviz" in rendered.problem
+
+
+def test_a_deque_with_a_maxlen_on_the_chain_bounds_the_root() -> None:
+    from collections import deque
+
+    from leakbench.agent import backrefs_naming
+
+    # given the agent's own description of a chain through a real deque(maxlen=20) ...
+    window: deque[int] = deque(range(5), maxlen=20)
+    steps = backrefs_naming.path_steps([{"WINDOW": window}, window])
+    assert steps[0]["repr"] == "deque of 5 (maxlen=20)"
+    result = {
+        "type": "collections.deque",
+        "mode": "size",
+        "bytes_growth": 4000,
+        "root": {"kind": "module-global", "words": "module global app.WINDOW"},
+        "steps": steps,
+    }
+    # ... then the analysis reads the bound from it: growth toward it is a plateau, not a leak
+    finding = recognise(facts_from(result))
+    assert (finding.pattern, finding.bound) == ("a bounded cache filling up", 20)
+
+
+def test_an_lru_cache_root_records_its_maxsize_and_currsize() -> None:
+    import functools
+
+    from leakbench.agent import backrefs_naming
+
+    @functools.lru_cache(maxsize=64)
+    def render(page: int) -> str:
+        return f"page {page}"
+
+    for page in range(10):
+        render(page)
+    described = backrefs_naming.describe("lru-cache", [render], {}, {}, "instances")
+    root = described["root"]
+    assert (root["maxsize"], root["currsize"]) == (64, 10)
+    result = {"type": "str", "mode": "container", "count_growth": 10, "bytes_growth": 1000, "root": root}
+    assert recognise(facts_from(result)).bound == 64

@@ -93,7 +93,7 @@ class BackrefsStage:
             return StageReport(self.kind, "failed", "the target left no backrefs checkpoint")
         growth = {pid: rank_growth(s, self.params.min_growth) for pid, s in series.items()}
         results = self._results(run)
-        retention, chains = self._retention(ctx, run, results)
+        retention, chains = self._retention(ctx, run, results, series)
         unknown = [
             name
             for name in self.params.types
@@ -144,15 +144,22 @@ class BackrefsStage:
         return [(pid, r) for (pid, _), r in latest.items()]
 
     def _retention(
-        self, ctx: StageContext, run: TargetRun, results: list[tuple[int, dict[str, Any]]]
+        self,
+        ctx: StageContext,
+        run: TargetRun,
+        results: list[tuple[int, dict[str, Any]]],
+        series: dict[int, list[Checkpoint]],
     ) -> tuple[list[Retention], list[dict[str, Any]]]:
         # Weak references keep nothing alive: one that grows is the bookkeeping of something else that does
-        # (logging's weakrefs to every handler ever made), so it comes after what it points to.
+        # (logging's weakrefs to every handler ever made), so it comes after what it points to. A type that
+        # stopped growing well before the end (an index built at start-up, caught while it was filling) comes
+        # after one that still grows, however much bigger it is.
         ranked = sorted(
             results,
             key=lambda pr: (
                 pr[1]["status"] in ("rooted", "cycle"),
                 not pr[1]["type"].startswith("weakref."),
+                pr[1].get("mode") == "size" or _still_growing(series.get(pr[0], []), pr[1]["type"]),
                 pr[1].get("bytes_growth", 0),
             ),
             reverse=True,
@@ -239,6 +246,23 @@ def _not_grown(names: tuple[str, ...], series: dict[int, list[Checkpoint]], grow
     grew = [f"{g.type} (+{g.count_growth:,})" for rows in growth.values() for g in rows[:6] if g.count_growth > 0]
     parts.append("types that grew: " + ", ".join(grew) if grew else "no type grew")
     return "; ".join(parts)
+
+
+TAIL_SHARE = 1 / 3  # the last part of the checkpoints, by time, in which a type still growing grows ...
+TAIL_GROWTH = 0.1  # ... by at least this share of its whole growth
+
+
+def _still_growing(points: list[Checkpoint], key: str) -> bool:
+    """The type's count rose over the last third of the run by a tenth of its growth at least (True when
+    there are too few checkpoints to tell)."""
+    counts = [(cp.t, cp.counts[key][0]) for cp in points if key in cp.counts]
+    if len(counts) < 4:
+        return True
+    first, last = counts[0][1], counts[-1][1]
+    cut = counts[-1][0] - TAIL_SHARE * (counts[-1][0] - counts[0][0])
+    at_cut = next(n for t, n in counts if t >= cut)
+    grown = max(n for _, n in counts) - first
+    return grown <= 0 or last - at_cut >= TAIL_GROWTH * grown
 
 
 def _load_counts(path: Path) -> tuple[dict[str, tuple[int, int]], frozenset[str]] | None:

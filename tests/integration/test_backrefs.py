@@ -150,18 +150,6 @@ def test_at_takes_the_chains_at_that_moment_and_stops(tmp_path: Path) -> None:
     assert chain["root"] == "module global events.bus"
 
 
-def test_word_index_is_the_root_in_a_quick_investigation(tmp_path: Path) -> None:
-    # given the seed-004 word index, when investigated end to end with the quick playbook
-    result = leakbench(
-        "investigate", "--playbook", "quick", "--out", str(tmp_path / "run"), str(EXAMPLES / "word_frequency.py")
-    )
-    assert result.code == 0, result.stderr
-    # then the first retention entry names the local `word_index` of main(), whatever type led there
-    top = result.evidence()["retention"][0]
-    assert top["root"] == "local variable word_index of main() in the main thread"
-    assert top["chain"][:2] == ["main() frame in the main thread", "(local word_index) (dict)"]
-
-
 def test_array_replaced_by_a_bigger_one_is_kept_by_its_module_global(tmp_path: Path) -> None:
     # given seed 003: one numpy array in a global, replaced by a bigger one at every call (no type grows in count)
     out = tmp_path / "run"

@@ -8,6 +8,7 @@ import pytest
 
 from leakbench.analysis.retention import ChainFacts, Checkpoint, Step, facts_from, rank_growth, recognise
 from leakbench.report import graphs
+from leakbench.stages.backrefs import _still_growing
 
 
 def _cp(t: float, modules: int, user: frozenset[str] = frozenset(), **counts: int) -> Checkpoint:
@@ -167,3 +168,11 @@ def test_an_lru_cache_root_records_its_maxsize_and_currsize() -> None:
     assert (root["maxsize"], root["currsize"]) == (64, 10)
     result = {"type": "str", "mode": "container", "count_growth": 10, "bytes_growth": 1000, "root": root}
     assert recognise(facts_from(result)).bound == 64
+
+
+def test_a_type_that_stopped_growing_early_is_not_still_growing() -> None:
+    # an index of tuples built in the first half of the run, and a history of dicts that grows to the end
+    points = [Checkpoint(float(t), {"tuple": (min(t, 5) * 300_000, 0), "dict": (1000 + 200 * t, 0)}) for t in range(12)]
+    assert not _still_growing(points, "tuple")
+    assert _still_growing(points, "dict")
+    assert _still_growing(points[:3], "tuple")  # too few checkpoints to tell: not held against it

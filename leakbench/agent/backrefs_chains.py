@@ -335,10 +335,12 @@ class ChainSearch:
             }
         cycle = self._cycle(sample, keep)
         in_garbage = any(o is sample for o in gc.garbage)
+        # inside the agent's fence the collector is paused by the agent: what counts is how the target had it
+        enabled = self.agent.gc_was_enabled if self.tuples else gc.isenabled()
         if cycle:
             if in_garbage:
                 why = "in gc.garbage: the collector found them but could not free them"
-            elif not gc.isenabled():
+            elif not enabled:
                 why = "gc is disabled (gc.disable()), so the collector never frees them"
             else:
                 why = f"the collector is enabled (thresholds {gc.get_threshold()}) but has not freed them yet"
@@ -352,7 +354,7 @@ class ChainSearch:
                 "root": {
                     "kind": "cycle",
                     "words": f"nothing: garbage in reference cycles; {why}",
-                    "gc_enabled": gc.isenabled(),
+                    "gc_enabled": enabled,
                     "in_gc_garbage": in_garbage,
                 },
                 "chain": chain,

@@ -10,7 +10,7 @@ import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from leakbench.analysis.trend import linear_fit, rise_z
+from leakbench.analysis.trend import TEARDOWN_SHARE, linear_fit, rise_z
 
 SiteKey = tuple[str, int]
 RawFrame = tuple[str, int]  # (filename, lineno) as tracemalloc stores them
@@ -149,6 +149,9 @@ def growing_sites(
     `teardown` is a snapshot taken after the target's code returned (at exit): what it still holds
     extends the series, but memory released by returning from main() does not undo a leak.
     """
+    # The program freeing most of its heap in its last moments (a thread pool shut down with its threads'
+    # memos, main()'s locals) is its teardown, not the shape of its work: as for RSS, it is left out.
+    series = _without_final_collapse(series)
     if teardown is not None:
         series = [*series, _held_at_teardown(series[-1] if series else None, teardown)]
     if len(series) < 2:
@@ -193,6 +196,21 @@ def growing_sites(
         )
     out.sort(key=lambda g: (g.steady, g.growth_bytes), reverse=True)
     return out
+
+
+TEARDOWN_COLLAPSE = 0.5  # the traced heap fell below half of its highest in the run's last readings
+
+
+def _without_final_collapse(series: Sequence[SnapshotSites]) -> Sequence[SnapshotSites]:
+    """The series without its last snapshots (a tenth of them at most) when the traced heap collapsed there:
+    a dip of temporaries is not a collapse, and a level that churns keeps its ends."""
+    keep = len(series)
+    last = max(2, int(keep * (1 - TEARDOWN_SHARE)))
+    while keep > last and series[keep - 1].total < TEARDOWN_COLLAPSE * max(
+        s.total for s in series[keep // 2 : keep - 1]
+    ):
+        keep -= 1
+    return series[:keep]
 
 
 def _held_at_teardown(before: SnapshotSites | None, teardown: SnapshotSites) -> SnapshotSites:

@@ -87,3 +87,13 @@ def test_a_level_that_churns_is_not_steady_however_its_ends_fall() -> None:
     # a leak between the same ends, a little every interval, is steady
     leak = [aggregate(float(i), [trace(200_000 + 15_000 * i, ("/app/loop.py", 11))], RULES) for i in range(21)]
     assert next(r for r in growing_sites(leak) if r.line == 11).steady
+
+
+def test_memory_the_program_frees_in_its_last_moments_does_not_undo_the_growth() -> None:
+    # per-thread memos grow for 12 snapshots; the pool is shut down (its threads and their memos gone) just
+    # before main() returns, so the last interval snapshot, before the end is marked, holds nothing
+    series = [aggregate(float(i), [trace(4_000_000 * i, ("/app/memo.py", 19))], RULES) for i in range(1, 13)]
+    series.append(aggregate(12.5, [trace(1_000, ("/app/memo.py", 29))], RULES))
+    teardown = aggregate(12.6, [trace(1_000, ("/app/memo.py", 29))], RULES)
+    row = next(r for r in growing_sites(series, teardown=teardown) if r.line == 19)
+    assert row.steady and row.growth_bytes >= 40_000_000

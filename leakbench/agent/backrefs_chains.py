@@ -23,6 +23,7 @@ MIN_FRONTIER = 64
 # heap references x frontier. The frontier is cut so that one level stays within a fraction of a second.
 LEVEL_COMPARISONS = 3e8
 CYCLE_REFERENTS = 200000  # references looked at for a cycle back to a sample, at most
+REFERENTS_CHUNK = 4096  # a referrer's referents looked at between two checks of the pause budget
 PASSING_LEVELS = 3  # levels searched past a library function's local for a root of the program's own
 SLOT_ROOTS = {"m": "module-global", "c": "class-attribute", "f": "frame-local"}
 ROOT_PRIORITY = ("lru-cache", "thread-local", "logger", "closure", "class-attribute", "module-global", "frame-local")
@@ -153,11 +154,7 @@ class ChainSearch:
                 rid = id(r)
                 if rid in down or rid in own_ids or self._is_own(r):
                     continue
-                child = None
-                for k in gc.get_referents(r):
-                    if id(k) in fids:
-                        child = id(k)
-                        break
+                child = self._child(r, fids)
                 if child is None:
                     continue
                 down[rid] = child
@@ -252,6 +249,27 @@ class ChainSearch:
             except Exception:  # gone since: the root no longer holds it
                 return None
         return path
+
+    def _child(self, r, fids):
+        """The id of an object of the frontier that `r` refers to (None: none, or the pause budget ran out).
+
+        A referrer may be the list of millions that holds the leak: its referents are looked at in chunks,
+        with the budget checked between them, since under tracemalloc every id() the loop makes is an
+        allocation that costs a traceback of the agent's stack (40 s for a list of 2.4 million).
+        """
+        kids = gc.get_referents(r)
+        if len(kids) <= REFERENTS_CHUNK:
+            for k in kids:
+                if id(k) in fids:
+                    return id(k)
+            return None
+        for start in range(0, len(kids), REFERENTS_CHUNK):
+            if self.over():
+                return None
+            for k in kids[start : start + REFERENTS_CHUNK]:
+                if id(k) in fids:
+                    return id(k)
+        return None
 
     def _user_frame(self, found, frames):
         kind, obj = found

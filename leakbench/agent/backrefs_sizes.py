@@ -34,6 +34,10 @@ MIN_BYTES = 64 * 1024  # an object (or a line) must have grown by this much to b
 MIN_RISES = 2  # ... in at least this many intervals, and in most of the intervals since it was first seen
 MAX_SLOTS = 20000  # values looked at per checkpoint, at most
 SCAN_SHARE = 10  # the traces are read at most once per this many times what reading them cost
+# Reading the traces is one C call that cannot be cut short: once a reading paused the target longer than
+# this (millions of traces), they are not read again in this process. The lines that grow are still the
+# tracemalloc stage's finding; the watch of the roots' slots goes on.
+MAX_SCAN_PAUSE_S = 1.0
 SMALL_DICT = 64  # dicts held by a root are looked into when they are no bigger than this
 PER_TYPE = 5  # objects of one type handed to the chain search
 IMPORTING = ("<frozen importlib._bootstrap>", "<frozen importlib._bootstrap_external>")
@@ -84,6 +88,7 @@ class SizeWatch:
         self.scans = 0
         self.next_scan_at = 0.0
         self.scan_cost_s = 0.0  # what the latest checkpoint spent reading tracemalloc's traces
+        self.scans_stopped = False  # a reading cost more than MAX_SCAN_PAUSE_S: no more of them
 
     # -- where things are -------------------------------------------------------------------------------
     def is_user_file(self, filename):
@@ -214,7 +219,7 @@ class SizeWatch:
                 history.update(size)
         for key in [k for k in self.slots if k not in seen]:
             del self.slots[key]
-        if clock >= self.next_scan_at:
+        if clock >= self.next_scan_at and not self.scans_stopped:
             began = clock
             sites = self._site_sizes()
             if sites is not None:
@@ -231,6 +236,7 @@ class SizeWatch:
                 del sites
                 # Reading every trace costs as much as a tracemalloc snapshot: at most a tenth of the run.
                 self.scan_cost_s = perf_counter() - began
+                self.scans_stopped = self.scan_cost_s > MAX_SCAN_PAUSE_S
                 self.next_scan_at = perf_counter() + max(self.scan_every, SCAN_SHARE * self.scan_cost_s)
 
     def _site_sizes(self):

@@ -14,7 +14,8 @@ import sys
 import threading
 import time
 import types
-from operator import methodcaller
+from itertools import repeat
+from operator import is_, methodcaller
 
 _CALL = methodcaller("__call__")
 MAX_FRONTIER = 4000
@@ -23,7 +24,7 @@ MIN_FRONTIER = 64
 # heap references x frontier. The frontier is cut so that one level stays within a fraction of a second.
 LEVEL_COMPARISONS = 3e8
 CYCLE_REFERENTS = 200000  # references looked at for a cycle back to a sample, at most
-REFERENTS_CHUNK = 4096  # a referrer's referents looked at between two checks of the pause budget
+BIG_REFERRER = 4096  # a referrer with more referents than this is searched by identity, not by id
 PASSING_LEVELS = 3  # levels searched past a library function's local for a root of the program's own
 SLOT_ROOTS = {"m": "module-global", "c": "class-attribute", "f": "frame-local"}
 ROOT_PRIORITY = ("lru-cache", "thread-local", "logger", "closure", "class-attribute", "module-global", "frame-local")
@@ -154,7 +155,7 @@ class ChainSearch:
                 rid = id(r)
                 if rid in down or rid in own_ids or self._is_own(r):
                     continue
-                child = self._child(r, fids)
+                child = self._child(r, fids, args)
                 if child is None:
                     continue
                 down[rid] = child
@@ -250,25 +251,25 @@ class ChainSearch:
                 return None
         return path
 
-    def _child(self, r, fids):
+    def _child(self, r, fids, frontier):
         """The id of an object of the frontier that `r` refers to (None: none, or the pause budget ran out).
 
-        A referrer may be the list of millions that holds the leak: its referents are looked at in chunks,
-        with the budget checked between them, since under tracemalloc every id() the loop makes is an
-        allocation that costs a traceback of the agent's stack (40 s for a list of 2.4 million).
+        A referrer may be the list of millions that holds the leak. An id() per referent is an allocation,
+        and under tracemalloc each of the agent's costs a traceback of its stack (40 s for a list of 2.4
+        million): a big referrer is searched by identity instead, one C pass per object of the frontier
+        (the samples first), that allocates nothing, with the budget checked between passes.
         """
         kids = gc.get_referents(r)
-        if len(kids) <= REFERENTS_CHUNK:
+        if len(kids) <= BIG_REFERRER:
             for k in kids:
                 if id(k) in fids:
                     return id(k)
             return None
-        for start in range(0, len(kids), REFERENTS_CHUNK):
+        for f in frontier:
             if self.over():
                 return None
-            for k in kids[start : start + REFERENTS_CHUNK]:
-                if id(k) in fids:
-                    return id(k)
+            if any(map(is_, kids, repeat(f))):
+                return id(f)
         return None
 
     def _user_frame(self, found, frames):

@@ -61,7 +61,8 @@ MAX_REFERENTS_LISTED = 100000
 REFERENTS_CHUNK = 4096  # dicts whose referents are listed by one call (one list per call, not per dict)
 DICTS = frozenset((dict,))
 PAUSE_TARGET_S = 0.1  # counting samples every n-th object when counting them all would pause longer
-MAX_STRIDE = 16  # past this, making the heap's list costs more than counting what is sampled
+MAX_STRIDE = 16  # past this, making the heap's list costs more than counting what is sampled ...
+MAX_STRIDE_TRACED = 256  # ... unless tracemalloc traces the count's ints: each costs a traceback, 50 times more
 MIN_CONTAINER_LEN = 64
 # Growing containers looked into per checkpoint (the most grown first), and elements sized in each: a dict
 # of a thousand growing lists would otherwise cost seconds of the agent's time, during which the program
@@ -71,6 +72,9 @@ SIZE_SAMPLE = 8
 CHASE_BUDGET_S = 0.5  # the longest a search for roots may pause the target while it runs (doubled after
 # each search that ran out of it, up to MAX_CHASE_BUDGET_S; searches are spaced by what they cost) ...
 MAX_CHASE_BUDGET_S = 4.0
+MAX_CANDIDATES = 2000  # objects of the followed types taken from the heap per search (every n-th): samples
+# are picked among them (a few, spread out), and each costs a step of Python code and two ids, which under
+# tracemalloc are allocations traced with the agent's stack (20000 of them cost 0.6 s)
 FINAL_CHASE_BUDGET_S = 3.0  # ... and when it has ended or is being stopped
 COST_SHARE = 5  # checkpoints and searches are spaced so that they take at most a fifth of the run
 _CALL = methodcaller("__call__")
@@ -211,18 +215,30 @@ def untracked_containers(held):
 
 
 def container_lengths(held):
-    """{id: len} of the containers with at least MIN_CONTAINER_LEN entries."""
+    """{id: len} of the containers with at least MIN_CONTAINER_LEN entries, and those containers.
+
+    Only those few are looked at further: an id (an int) made per container of the heap is an allocation,
+    and under tracemalloc each of the agent's allocations costs a traceback of its own stack (15 s for a
+    look at a million and a half small lists).
+    """
     big = list(compress(held, map(le, repeat(MIN_CONTAINER_LEN), map(len, held))))
     lengths = dict(zip(map(id, big), map(len, big)))  # noqa: B905 (guest code for Python 3.8+)
-    big.clear()
-    return lengths
+    return lengths, big
 
 
-def of_types(tids, tuples=False):
-    """The objects on the heap whose type's id is in `tids` (tuples only inside the fence)."""
+def of_types(tids, tuples=False, types=None, step=1):
+    """The objects on the heap whose type's id is in `tids` (tuples only inside the fence), every `step`-th.
+
+    Selected by the types themselves when they hash safely (`types`, the same types): by id, the pass makes
+    an int per object on the heap, and under tracemalloc every allocation of the agent's costs a traceback
+    of its own stack (ten times what the pass costs otherwise: 15 s on a heap of a million lists).
+    """
     if not tuples:
         tids = frozenset(t for t in tids if t != id(tuple))
-    return list(select(gc.get_objects, (type, id, frozenset(tids).__contains__)))
+        types = frozenset(t for t in types if t is not tuple) if types is not None else None
+    funcs = (type, types.__contains__) if types is not None else (type, id, frozenset(tids).__contains__)
+    found = select(gc.get_objects, funcs)
+    return list(found if step <= 1 else islice(found, 0, None, step))
 
 
 def of_classes(classes, tuples=False):
@@ -238,6 +254,11 @@ def referrers(objects, tuples=False):
     if tuples:
         return gc.get_referrers(*objects)
     return list(select(partial(gc.get_referrers, *objects), (type, NOT_TUPLE)))
+
+
+def _tracing():
+    tracemalloc = sys.modules.get("tracemalloc")
+    return tracemalloc is not None and tracemalloc.is_tracing()
 
 
 def _referents_list():
@@ -314,6 +335,7 @@ class BackrefsProbe:
         self.types = {}  # id(type) -> [weak reference to the type (or None), key, bytes per object]
         self.stride = 1  # every n-th object is counted (1: all of them)
         self.safe = False  # classes hash safely (set at each checkpoint): objects may be selected by type
+        self.count_each_s = 0.0  # what counting one object cost at the latest checkpoint
         self.pause_s = 0.0  # what the latest checkpoint paused the target for, searches included
         self.count_s = 0.0  # ... of which counting
         self.max_pause_s = 0.0
@@ -333,6 +355,7 @@ class BackrefsProbe:
         began = time.perf_counter()
         safe = types_hash_safely()
         self.safe = safe
+        self._plan_stride()
         raw = count_types(self.stride, safe)
         count_cost = pass_cost = time.perf_counter() - began
         # what roots hold directly: reachable objects only, never a half-built one; reads tracemalloc's traces
@@ -352,6 +375,19 @@ class BackrefsProbe:
         # Counting walks the whole heap: space the checkpoints so that they cost at most a fifth of the run
         # (reading tracemalloc's traces keeps its own, sparser schedule).
         self.next_at = time.time() + max(self.interval, (COST_SHARE - 1) * (pause - self.sizes.scan_cost_s))
+
+    def _plan_stride(self):
+        """A heap that grew a lot since the latest count would make this one long (a program building its
+        data): the stride is raised beforehand from what counting one object cost then."""
+        if self.count_each_s <= 0:
+            return
+        objects = self.chains.heap_size()  # one C pass, no object counted
+        if objects <= 200000:
+            return
+        cap = MAX_STRIDE_TRACED if _tracing() else MAX_STRIDE
+        wanted = math.ceil(objects * self.count_each_s / PAUSE_TARGET_S)
+        if wanted > self.stride:
+            self.stride = min(cap, wanted)
 
     def _follow(self, keys, sized, types_of, growing, reason, now):
         """The search, inside the agent's fence when it can be set up (tuples may then be on a chain), else
@@ -406,10 +442,12 @@ class BackrefsProbe:
         self.count_s = count_cost
         # A big heap (and tracemalloc tracing every int a count makes) makes counting slow: count every n-th
         # object so that a count pauses the target for about PAUSE_TARGET_S; the report says so.
+        self.count_each_s = pass_cost * stride / max(objects, 1)
         if objects <= 200000:
             self.stride = 1
         elif pass_cost > PAUSE_TARGET_S:
-            self.stride = min(MAX_STRIDE, math.ceil(self.stride * pass_cost / PAUSE_TARGET_S))
+            cap = MAX_STRIDE_TRACED if _tracing() else MAX_STRIDE
+            self.stride = min(cap, math.ceil(self.stride * pass_cost / PAUSE_TARGET_S))
         elif pass_cost < PAUSE_TARGET_S / 3 and self.stride > 1:
             self.stride = max(1, self.stride // 2)
         now = time.time()
@@ -440,7 +478,8 @@ class BackrefsProbe:
             self.modules_at_look = len(sys.modules)
             self.looks += 1
             held = containers(safe) if _APPLY is not None else []
-            lengths = container_lengths(held)
+            lengths, big = container_lengths(held)
+            held.clear()
             for cid in self._own_ids():
                 lengths.pop(cid, None)
             for cid, size in lengths.items():
@@ -456,8 +495,8 @@ class BackrefsProbe:
             self.len_grew = {cid: n for cid, n in self.len_grew.items() if cid in lengths}
             self.first_seen_at = {cid: n for cid, n in self.first_seen_at.items() if cid in lengths}
             self.prev_len = lengths
-            growing = self._growing_containers(lengths, held)
-            held.clear()
+            growing = self._growing_containers(lengths, big)
+            big.clear()
             cost = time.perf_counter() - look_began
             self.next_look_at = time.perf_counter() + (0 if cost < 0.05 else (2 * COST_SHARE - 1) * cost)
         self._holder_ids = set(self._holders)
@@ -469,6 +508,7 @@ class BackrefsProbe:
             "objects": objects,
             "cost_s": round(count_cost, 4),
             "traces_cost_s": round(self.sizes.scan_cost_s, 4),
+            "traces_stopped": self.sizes.scans_stopped,
             "gc_enabled": gc.isenabled(),
             "stride": stride,
             "gc_garbage": len(gc.garbage),
@@ -582,7 +622,8 @@ class BackrefsProbe:
         return out
 
     def _growing_containers(self, lengths, held):
-        """Builtin containers whose length grew by at least min_growth since they were first seen."""
+        """Builtin containers whose length grew by at least min_growth since they were first seen (`held`:
+        the containers whose lengths were taken)."""
         growing = []
         wanted = {cid: n - self.first_len.get(cid, n) for cid, n in lengths.items()}
         seen = {cid: self.looks - self.first_seen_at.get(cid, 0) for cid in wanted}

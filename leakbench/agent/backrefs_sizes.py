@@ -34,6 +34,11 @@ MIN_BYTES = 64 * 1024  # an object (or a line) must have grown by this much to b
 MIN_RISES = 2  # ... in at least this many intervals, and in most of the intervals since it was first seen
 MAX_SLOTS = 20000  # values looked at per checkpoint, at most
 SCAN_SHARE = 10  # the traces are read at most once per this many times what reading them cost
+# Reading the traces is one C call that cannot be cut short: once a reading would pause the target longer
+# than this (millions of traces; foreseen from the last reading's cost and the memory tracemalloc's tables
+# have grown to since), they are not read again in this process. The lines that grow are still the
+# tracemalloc stage's finding; the watch of the roots' slots goes on.
+MAX_SCAN_PAUSE_S = 1.0
 SMALL_DICT = 64  # dicts held by a root are looked into when they are no bigger than this
 PER_TYPE = 5  # objects of one type handed to the chain search
 IMPORTING = ("<frozen importlib._bootstrap>", "<frozen importlib._bootstrap_external>")
@@ -84,6 +89,9 @@ class SizeWatch:
         self.scans = 0
         self.next_scan_at = 0.0
         self.scan_cost_s = 0.0  # what the latest checkpoint spent reading tracemalloc's traces
+        self.scans_stopped = False  # a reading would cost more than MAX_SCAN_PAUSE_S: no more of them
+        self.scan_tables = 0  # the size of tracemalloc's tables at the latest reading
+        self.last_scan_s = 0.0  # what it cost
 
     # -- where things are -------------------------------------------------------------------------------
     def is_user_file(self, filename):
@@ -214,7 +222,7 @@ class SizeWatch:
                 history.update(size)
         for key in [k for k in self.slots if k not in seen]:
             del self.slots[key]
-        if clock >= self.next_scan_at:
+        if clock >= self.next_scan_at and not self.scans_stopped and self._scan_fits():
             began = clock
             sites = self._site_sizes()
             if sites is not None:
@@ -231,7 +239,21 @@ class SizeWatch:
                 del sites
                 # Reading every trace costs as much as a tracemalloc snapshot: at most a tenth of the run.
                 self.scan_cost_s = perf_counter() - began
+                self.scans_stopped = self.scan_cost_s > MAX_SCAN_PAUSE_S
+                self.last_scan_s = self.scan_cost_s
                 self.next_scan_at = perf_counter() + max(self.scan_every, SCAN_SHARE * self.scan_cost_s)
+
+    def _scan_fits(self):
+        """Whether reading the traces now would pause the target less than MAX_SCAN_PAUSE_S: the cost is
+        proportional to the traces, and so is the memory of tracemalloc's tables."""
+        if tracemalloc is None or not tracemalloc.is_tracing():
+            return True
+        tables = tracemalloc.get_tracemalloc_memory()
+        last, self.scan_tables = self.scan_tables, tables
+        if last and self.last_scan_s * tables / last > MAX_SCAN_PAUSE_S:
+            self.scans_stopped = True
+            return False
+        return True
 
     def _site_sizes(self):
         """Live bytes per line of the program's code, from the blocks of at least BIG_BLOCK bytes.

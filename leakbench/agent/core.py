@@ -207,6 +207,23 @@ class Agent:
         self._call("final", reason)
         self.emit("final", reason=reason)
 
+    def end_process(self, reason):
+        """leakbench ends the target itself, from its main thread (the line profile has its calls).
+
+        Raising SystemExit there would travel through the target's code: its `except BaseException`, its
+        finally blocks, and asyncio, which stores it in the running task, cancels the others and logs
+        "Task exception was never retrieved" with a traceback ending in the agent's own raise, as if the
+        program had crashed. So the agent takes its last readings, flushes what the target printed, and the
+        process ends at once with code 0, no more of the target's code run (as leakbench's SIGINT stop
+        skips the target's atexit handlers). The stage says it stopped the target and why."""
+        self._stopping = True
+        self.stop_reason = reason
+        self.finish(reason)
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(0)
+
     def after_fork_in_child(self):
         self.pid = os.getpid()
         self.role = "child"

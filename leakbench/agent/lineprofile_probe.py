@@ -19,8 +19,10 @@ allocates behind Python's back, but moves only when pages are touched or returne
 on whichever line touches a new page).
 
 After `calls` completed calls of the function (outermost calls: a recursion counts once) the probe writes the
-table and ends the target with SystemExit in its main thread; from another thread it asks the launcher to stop
-it. When the launcher stops the target first (the budget), the probe writes what it has.
+table and, in the target's main thread, ends the process at once (Agent.end_process: none of the target's
+code runs after that, so no exception travels through it: an asyncio task would log a SystemExit raised in it
+as the program's own error); from another thread it asks the launcher to stop it. When the launcher stops the
+target first (the budget), the probe writes what it has and the launcher's SIGINT ends the target.
 
 Stdlib only at import; memory_profiler is loaded from the path the launcher passes (a private module name,
 so the target's own copy, if any, is left alone).
@@ -165,7 +167,6 @@ class LineProfileProbe:
         self.completed = 0
         self.thread = None
         self.written = False
-        self.exit_requested = False
         self._real = {}
         self._library = None
 
@@ -265,15 +266,8 @@ class LineProfileProbe:
             wanted = events.LINE | events.PY_RETURN | events.PY_YIELD | events.PY_RESUME
             sys.monitoring.set_local_events(self.tool, code, wanted)
 
-    def _exit_if_asked(self):
-        if self.exit_requested and threading.current_thread() is threading.main_thread():
-            self.exit_requested = False
-            self._stop_tracing()
-            raise SystemExit(0)
-
     def _m_start(self, code, offset):
         try:
-            self._exit_if_asked()
             if not self.active:
                 return sys.monitoring.DISABLE  # the table is written: the rest of the run goes untraced
             top = self.codes.get(code)
@@ -295,41 +289,30 @@ class LineProfileProbe:
             elif threading.get_ident() != self.thread:
                 return None
             self._enter(sys._getframe(1), code is top)
-        except SystemExit:
-            raise
         except Exception as exc:
             self._failed(exc)
         return None
 
     def _m_resume(self, code, offset):
         try:
-            self._exit_if_asked()
             top = self.codes.get(code)
             if self.active and top is not None and threading.get_ident() == self.thread:
                 self._enter(sys._getframe(1), code is top)
-        except SystemExit:
-            raise
         except Exception as exc:
             self._failed(exc)
 
     def _m_line(self, code, line):
         try:
-            self._exit_if_asked()
             if self.active and code in self.codes and threading.get_ident() == self.thread:
                 self._charge(self.read())
                 self.current = self._row(code, line)
-        except SystemExit:
-            raise
         except Exception as exc:
             self._failed(exc)
 
     def _m_leave(self, code, suspended):
         try:
-            self._exit_if_asked()
             if self.active and code in self.codes and threading.get_ident() == self.thread:
                 self._leave(sys._getframe(2), code, suspended)
-        except SystemExit:
-            raise
         except Exception as exc:
             self._failed(exc)
 
@@ -345,10 +328,6 @@ class LineProfileProbe:
 
     def _global(self, frame, event, arg):
         try:
-            if self.exit_requested and threading.current_thread() is threading.main_thread():
-                self.exit_requested = False
-                sys.settrace(None)
-                raise SystemExit(0)
             if not self.active:
                 return None
             code = frame.f_code
@@ -368,8 +347,6 @@ class LineProfileProbe:
                 return None  # one thread only: two threads' lines interleaved would be charged to each other
             self._enter(frame, code is top)
             return self._local
-        except SystemExit:
-            raise
         except Exception as exc:
             self._failed(exc)
             return None
@@ -422,10 +399,6 @@ class LineProfileProbe:
     def _local(self, frame, event, arg):
         try:
             if not self.active:
-                if self.exit_requested and threading.current_thread() is threading.main_thread():
-                    self.exit_requested = False
-                    sys.settrace(None)
-                    raise SystemExit(0)
                 return None
             if event == "line":
                 self._charge(self.read())
@@ -434,8 +407,6 @@ class LineProfileProbe:
                 code = frame.f_code
                 self._leave(frame, code, code.co_flags & SUSPENDING and _suspends(code.co_code, frame.f_lasti))
             return self._local
-        except SystemExit:
-            raise
         except Exception as exc:
             self._failed(exc)
             return None
@@ -456,7 +427,7 @@ class LineProfileProbe:
         self._stop_tracing()
         self.write("calls")
         if self.agent.role == "main" and threading.current_thread() is threading.main_thread():
-            raise SystemExit(0)
+            self.agent.end_process("line-profile-calls")
         # In another thread (or a worker process) the launcher's policy stops the target.
 
     def _failed(self, exc):
@@ -526,10 +497,7 @@ class LineProfileProbe:
         self.write("target-end")
 
     def final(self, reason):
-        stopped = reason != "exit"
-        self.write("budget" if stopped else "exit")
-        if stopped:
-            self.exit_requested = True  # the main thread leaves at its next traced event, before SIGINT
+        self.write("exit" if reason == "exit" else "budget")
 
     def after_fork(self):
         # A worker process profiles its own calls from zero, in the thread that forked.

@@ -61,8 +61,8 @@ class Outcome:
 class DonePolicy:
     """Stops the target once the probe has its calls, when the target did not leave by itself.
 
-    The probe ends the target with SystemExit when the last call returns in its main thread; a call that
-    completes in another thread or a worker process, or a target that catches SystemExit, needs this.
+    The probe ends the target itself when the last call returns in its main thread (the process ends at once,
+    none of its code run after); a call that completes in another thread or a worker process needs this.
     """
 
     GRACE_S = 2.0

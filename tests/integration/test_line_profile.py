@@ -139,6 +139,25 @@ def test_budget_ends_a_function_that_never_returns() -> None:
     assert marked_row(result.stdout).split()[0] == str(marked_line(script, "suspect"))
 
 
+@pytest.mark.parametrize(
+    ("stop", "expected"),
+    [
+        (("--function", "job", "--repro-calls", "20"), "stopped after 20 completed call(s), as asked"),
+        (("--function", "main", "--budget", "2"), "stopped when the 2 s budget ran out"),
+    ],
+)
+def test_a_stop_in_an_asyncio_program_prints_no_traceback(stop: tuple[str, ...], expected: str) -> None:
+    # given an asyncio program whose tasks the profiled function runs in
+    script = Path(__file__).parents[1] / "harmless" / "programs" / "asyncio_tasks.py"
+    # when leakbench stops it once the function has its calls (in a task), or at the budget (SIGINT)
+    result = leakbench("lineprofile", str(script), *stop)
+    # then the table is there, and nothing on stderr looks like the program crashed
+    assert result.code == 0, result.stderr
+    assert expected in result.stdout
+    assert "Traceback" not in result.stderr and "SystemExit" not in result.stderr, result.stderr
+    assert "exception was never retrieved" not in result.stderr, result.stderr
+
+
 def test_native_memory_is_measured_with_the_psutil_backend() -> None:
     """tracemalloc cannot see the extension's malloc; RSS can, and still names the calling line."""
     script = EXAMPLES / "native_leak" / "app.py"

@@ -72,9 +72,6 @@ SIZE_SAMPLE = 8
 CHASE_BUDGET_S = 0.5  # the longest a search for roots may pause the target while it runs (doubled after
 # each search that ran out of it, up to MAX_CHASE_BUDGET_S; searches are spaced by what they cost) ...
 MAX_CHASE_BUDGET_S = 4.0
-MAX_CANDIDATES = 2000  # objects of the followed types taken from the heap per search (every n-th): samples
-# are picked among them (a few, spread out), and each costs a step of Python code and two ids, which under
-# tracemalloc are allocations traced with the agent's stack (20000 of them cost 0.6 s)
 FINAL_CHASE_BUDGET_S = 3.0  # ... and when it has ended or is being stopped
 COST_SHARE = 5  # checkpoints and searches are spaced so that they take at most a fifth of the run
 _CALL = methodcaller("__call__")

@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SOURCES := pyproject.toml setup.py $(wildcard native_tracker/src/*.c native_tracker/src/*.h)
 
-.PHONY: setup demo test test-versions accuracy torture lint bench system-deps clean
+.PHONY: setup demo test test-slow test-versions accuracy torture lint bench system-deps clean
 
 $(STAMP): $(SOURCES)
 	$(PYTHON) -m venv $(VENV)
@@ -34,7 +34,11 @@ demo: setup
 	  examples/buffer_leak/app.py
 
 test: setup
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -m "not slow"
+
+# the long end-to-end checks make test leaves out (their ground is covered there by another test)
+test-slow: setup
+	$(VENV)/bin/pytest -m slow
 
 # tests/versions' long tests on every CPython found (make test runs them on the newest one only)
 test-versions: setup

@@ -18,9 +18,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.native]
 # tests/integration/test_verdicts.py's
 FAST = (
     "no_leak/deque_metrics_window",
-    "leak/module_global_dict",
-    "leak/class_attribute_registry",
     "leak/module_global_list",
+    pytest.param("leak/module_global_dict", marks=pytest.mark.slow),
+    pytest.param("leak/class_attribute_registry", marks=pytest.mark.slow),
 )
 
 

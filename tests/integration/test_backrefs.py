@@ -150,6 +150,7 @@ def test_at_takes_the_chains_at_that_moment_and_stops(tmp_path: Path) -> None:
     assert chain["root"] == "module global events.bus"
 
 
+@pytest.mark.slow  # the mem-leaker example's root is test_examples.py's too
 def test_array_replaced_by_a_bigger_one_is_kept_by_its_module_global(tmp_path: Path) -> None:
     # given seed 003: one numpy array in a global, replaced by a bigger one at every call (no type grows in count)
     out = tmp_path / "run"

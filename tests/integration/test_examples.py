@@ -43,7 +43,11 @@ def _investigate(tmp_path: Path, case: Case) -> tuple[dict, str]:
     return evidence, first_paragraph
 
 
-@pytest.mark.parametrize("name", list(CASES))
+# the bounded cache's plateau is also tests/integration/test_verdicts.py's (a bounded lru_cache still filling)
+SLOW = {"bounded-cache"}
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in CASES])
 def test_example_report_names_verdict_line_and_root(tmp_path: Path, name: str) -> None:
     case = CASES[name]
     evidence, first = _investigate(tmp_path, case)

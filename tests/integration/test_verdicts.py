@@ -43,6 +43,7 @@ def test_a_bounded_lru_cache_still_filling_under_tracemalloc_is_no_leak(tmp_path
     assert "native tracker" in verdict["sources"]["trend, plateau and rate"]
 
 
+@pytest.mark.slow  # tests/versions' pool workers test blames a worker in make test
 def test_growth_in_pool_workers_is_attributed_to_a_worker(tmp_path: Path) -> None:
     evidence, first = _investigate(tmp_path, "worker_pool.py", "12")
     assert evidence["verdict"]["kind"] == "leak", evidence["verdict"]

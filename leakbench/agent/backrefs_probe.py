@@ -223,19 +223,13 @@ def container_lengths(held):
     return lengths, big
 
 
-def of_types(tids, tuples=False, types=None, step=1):
-    """The objects on the heap whose type's id is in `tids` (tuples only inside the fence), every `step`-th.
-
-    Selected by the types themselves when they hash safely (`types`, the same types): by id, the pass makes
-    an int per object on the heap, and under tracemalloc every allocation of the agent's costs a traceback
-    of its own stack (ten times what the pass costs otherwise: 15 s on a heap of a million lists).
-    """
+def of_types(tids, tuples=False):
+    """The objects on the heap whose type's id is in `tids` (tuples only inside the fence): for when classes
+    do not hash safely (of_classes otherwise; by id, the pass makes an int per object on the heap, which
+    tracemalloc traces with a traceback of the agent's own stack)."""
     if not tuples:
         tids = frozenset(t for t in tids if t != id(tuple))
-        types = frozenset(t for t in types if t is not tuple) if types is not None else None
-    funcs = (type, types.__contains__) if types is not None else (type, id, frozenset(tids).__contains__)
-    found = select(gc.get_objects, funcs)
-    return list(found if step <= 1 else islice(found, 0, None, step))
+    return list(select(gc.get_objects, (type, id, frozenset(tids).__contains__)))
 
 
 def of_classes(classes, tuples=False):

@@ -32,7 +32,8 @@ def test_buffer_example_is_kept_by_the_module_level_buffer(tmp_path: Path) -> No
     assert top["chain"][:2] == ["module data_pipeline", ".buffer (list)"]
     assert top["chain"][-1].endswith("(numpy.ndarray)")
     assert top["pattern"] == "an unbounded module-level container"
-    assert top["count_growth"] > 1000
+    # counted when the chain was taken, part-way through the run (the latest search that found the root)
+    assert top["count_growth"] > 300
     # and the graph was rendered by dot and embedded in the report
     assert top["graph"] and (out / top["graph"]).is_file() and (out / top["graph"]).with_suffix(".svg").is_file()
     report = (out / "report.md").read_text()

@@ -485,11 +485,18 @@ def _target_started(live: LiveRun, pid: int) -> bool:
 def _stop(proc: subprocess.Popen[bytes], live: LiveRun, reason: str = "") -> signal.Signals | None:
     """Ask the agent for its last readings, then SIGINT, SIGTERM, SIGKILL, each after a grace period.
 
+    A target that leaves SIGINT to Python ends itself once the agent has its readings (the final event says
+    `ends`); it is signalled only if it has not ended after a grace period.
+
     Returns the signal after which the target ended (None: it ended on its own meanwhile)."""
     (live.folder / "channel" / "stop").write_text(reason)
     until = time.time() + FINAL_WAIT_S
     while time.time() < until and proc.poll() is None:
-        if any(e.get("event") == "final" for e in live.events().get(proc.pid, [])):
+        final = [e for e in live.events().get(proc.pid, []) if e.get("event") == "final"]
+        if final:
+            if final[-1].get("ends"):
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=SIGINT_WAIT_S)
             break
         time.sleep(0.05)
     sent = None

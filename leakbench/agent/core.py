@@ -22,6 +22,32 @@ FENCE_BACKOFF = 4  # fences not tried after one could not be set up
 FENCE_ARM_S = 0.012  # spun before a fenced scan: longer than any wait a thread began with the old interval
 
 
+def _sigint_is_pythons_own():
+    """Whether SIGINT would only raise KeyboardInterrupt in the target: Python's default handler, or the one
+    `asyncio.run` installs (it cancels the main task, and raises KeyboardInterrupt once that has unwound).
+
+    Then leakbench's stop ends the process from the agent, after its last readings, instead of sending
+    SIGINT: the interrupt would run the target's code for nothing, at an arbitrary point, and an event loop
+    torn down there logs errors of its own ("Exception in callback ... InvalidStateError") as if the program
+    had failed. A target with a handler of its own (a service's graceful shutdown) or that ignores SIGINT gets
+    the signal, as on Ctrl-C, and the report says which signal ended it."""
+    import functools
+    import signal
+    import types
+
+    try:
+        handler = signal.getsignal(signal.SIGINT)
+    except (ValueError, OSError):
+        return False
+    if handler is signal.default_int_handler:
+        return True
+    # Looked at by type only: no attribute lookup that a target's own callable could answer.
+    func = handler.func if type(handler) is functools.partial else handler
+    runners = sys.modules.get("asyncio.runners")
+    runner = getattr(runners, "Runner", None)
+    return type(func) is types.MethodType and runner is not None and type(func.__self__) is runner
+
+
 class Agent:
     """What the probes see: the channel, the artifact folder, the clock, and this process's identity."""
 
@@ -174,7 +200,10 @@ class Agent:
                 except OSError:
                     self.stop_reason = "stop requested"
                 self._stopping = True
-                self.finish("stop-requested")
+                ends = self.role == "main" and _sigint_is_pythons_own()
+                self.finish("stop-requested", ends=ends)
+                if ends:
+                    self._exit_now()
                 return
 
             # Imports are the target's warm-up: the launcher's trend analysis starts after the last one.
@@ -198,14 +227,16 @@ class Agent:
     def stop_requested(self):
         return self._stopping
 
-    def finish(self, reason):
-        """Take the probes' last readings once; called at exit or when the launcher asks to stop."""
+    def finish(self, reason, ends=False):
+        """Take the probes' last readings once; called at exit or when the launcher asks to stop.
+
+        `ends`: the agent ends the process itself right after (the launcher waits for that, not signalling)."""
         with self._lock:
             if self._finished:
                 return
             self._finished = True
         self._call("final", reason)
-        self.emit("final", reason=reason)
+        self.emit("final", reason=reason, ends=ends)
 
     def end_process(self, reason):
         """leakbench ends the target itself, from its main thread (the line profile has its calls).
@@ -218,7 +249,11 @@ class Agent:
         skips the target's atexit handlers). The stage says it stopped the target and why."""
         self._stopping = True
         self.stop_reason = reason
-        self.finish(reason)
+        self.finish(reason, ends=True)
+        self._exit_now()
+
+    def _exit_now(self):
+        """Flush what the target printed and end the process with code 0; none of its code runs after."""
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):
                 stream.flush()

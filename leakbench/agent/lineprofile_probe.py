@@ -22,7 +22,7 @@ After `calls` completed calls of the function (outermost calls: a recursion coun
 table and, in the target's main thread, ends the process at once (Agent.end_process: none of the target's
 code runs after that, so no exception travels through it: an asyncio task would log a SystemExit raised in it
 as the program's own error); from another thread it asks the launcher to stop it. When the launcher stops the
-target first (the budget), the probe writes what it has and the launcher's SIGINT ends the target.
+target first (the budget), the probe writes what it has and the launcher's stop ends the target.
 
 Stdlib only at import; memory_profiler is loaded from the path the launcher passes (a private module name,
 so the target's own copy, if any, is left alone).

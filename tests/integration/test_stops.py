@@ -32,6 +32,25 @@ def test_a_stop_at_the_duration_is_one_line_not_a_traceback(tmp_path: Path) -> N
 
 
 @pytest.mark.integration
+def test_an_asyncio_service_stopped_at_the_duration_ends_quietly_without_a_signal(tmp_path: Path) -> None:
+    # given a service whose tasks sleep and work until it is stopped, SIGINT left to asyncio.run
+    script = tmp_path / "service.py"
+    script.write_text(
+        "import asyncio\n\nasync def job(i):\n    await asyncio.sleep((i % 17) / 1000)\n    return i\n\n"
+        "async def main():\n    while True:\n        await asyncio.gather(*(job(i) for i in range(2000)))\n"
+        "        print('round', flush=True)\n\nasyncio.run(main())\n"
+    )
+    out = tmp_path / "run"
+    r = leakbench("investigate", "--playbook", "quick", "--duration", "3", "--out", str(out), str(script))
+    assert r.code == 0, r.stderr
+    # then the agent ended it after its last readings: no signal, nothing from asyncio's teardown on stderr
+    ex = json.loads((out / "evidence.json").read_text())["target"]["exit"]
+    assert ex["status"] == "timeout" and ex["stopped_by"] == "duration" and ex["signal"] is None
+    assert "Traceback" not in r.stderr and "Exception in callback" not in r.stderr, r.stderr
+    assert set(r.stdout.split()) == {"round"}
+
+
+@pytest.mark.integration
 def test_a_target_that_ignores_sigint_is_reported_with_the_signal_that_ended_it(tmp_path: Path) -> None:
     out = tmp_path / "run"
     r = leakbench(

@@ -583,6 +583,7 @@ def rules_from_hello(hello: dict[str, Any]) -> FrameRules:
         library_paths=tuple(p.rstrip("/") + "/" for p in hello.get("library_paths", [])),
         agent_dir=hello.get("agent_dir", str(AGENT_DIR) + "/"),
         launch_file=hello.get("launch_file", ""),
+        inherited=tuple((str(f[0]), int(f[1])) for f in hello.get("inherited", [])),
     )
 
 

@@ -340,6 +340,10 @@ def describe(kind, path, modules, frames, mode, edges=None):
         if steps:
             steps[0]["edge"] = "." + name
         info["module"] = module
+        info["name"] = name
+        found = dict.get(root, "__file__") if type(root) is dict else None  # the module's namespace
+        if type(found) is str:
+            info["file"] = found  # where the lines that add to it are read (analysis/keepers.py)
         if module == "gc" and name == "garbage":
             kind = "gc-garbage"
             words = "gc.garbage (objects the collector found in cycles but could not free)"

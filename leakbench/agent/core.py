@@ -70,6 +70,9 @@ class Agent:
         self.gc_was_enabled = True  # as the target had it when the latest fence began
         self._fence_backoff = 0
         self.launch_file = ""  # the script that runs the target: its frames sit under the target's
+        # In a forked child: the stack it was forked on, newest first (the frame that called os.fork first).
+        # Those frames are the parent's work; the child's own starts below the first of them.
+        self.inherited = []
         self._open_channel()
 
     # -- channel ---------------------------------------------------------------------------------
@@ -262,6 +265,7 @@ class Agent:
     def after_fork_in_child(self):
         self.pid = os.getpid()
         self.role = "child"
+        self.inherited = _stack_of(sys._getframe(1))
         self._lock = threading.Lock()
         self._probe_lock = threading.RLock()
         self._finished = False
@@ -291,7 +295,17 @@ class Agent:
             library_paths=library,
             agent_dir=AGENT_DIR + os.sep,
             launch_file=self.launch_file,
+            inherited=self.inherited,
         )
+
+
+def _stack_of(frame):
+    """[file, line] of `frame` and its callers, newest first."""
+    out = []
+    while frame is not None:
+        out.append([frame.f_code.co_filename, frame.f_lineno])
+        frame = frame.f_back
+    return out
 
 
 def _site_packages():

@@ -128,9 +128,39 @@ def merge_suspects(reports: Mapping[str, StageReport], *, native_shape_wins: boo
                 tracemalloc_bytes=(old if old.native_bytes else s).tracemalloc_bytes
                 or max(old.tracemalloc_bytes, s.tracemalloc_bytes),
                 native_bytes=max(old.native_bytes, s.native_bytes),
+                library=old.library,
             )
     out = [_with_visibility(s) for s in merged.values()]
     return rank(out)
+
+
+def with_keepers(
+    suspects: Sequence[Suspect], retention: Sequence[Retention], roles: Mapping[int, Role]
+) -> list[Suspect]:
+    """Where a process's steady growth is allocated only by library code (a pool worker unpickling its
+    tasks, a client decoding responses), the user's line that stores it in the root backrefs found comes
+    first, carrying that growth: it is the line to change. Each run has its own pids, so processes are
+    matched by role."""
+    out = list(suspects)
+    for r in retention:
+        if not r.kept_at:
+            continue
+        role = roles.get(r.pid, "main")
+        steady = [s for s in out if s.trend == "steady" and roles.get(s.pid, "main") == role]
+        if not steady or not all(s.library for s in steady):
+            continue
+        top = steady[0]
+        file, line, function, text = r.kept_at[0]
+        # the line as other stages saw it (a list's own growth as it is appended to) is folded in
+        seen = [s for s in out if (s.file, s.line) == (file, line) and roles.get(s.pid, "main") == role]
+        out = [s for s in out if s not in seen]
+        # backrefs found the line, the measures are the library line's; its traceback stays with that line
+        keeper = replace(
+            top, file=file, line=line, function=function, text=text, library=False, keeps=top.where(), traceback=()
+        )
+        keeper = replace(keeper, stages=tuple(dict.fromkeys(("backrefs", *(x for s in seen for x in s.stages)))))
+        out.insert(out.index(top), keeper)
+    return out
 
 
 def _any_pid(merged: Mapping[tuple[str, int, int], Suspect], s: Suspect) -> int:
@@ -209,6 +239,7 @@ def join(
     )
     suspects = merge_suspects(reports, native_shape_wins=native_judges and settled)
     retention = tuple(r for report in reports.values() for r in report.retention)
+    suspects = with_keepers(suspects, retention, all_roles)
     failed = sum(int(r.data.get("failed_allocations", 0) or 0) for r in reports.values())
     exit_ = primary.exit if primary else TargetExit(None, None, "ok")
     others = tuple(r for r in runs if judge is not None and r is not judge and r.processes)

@@ -132,6 +132,8 @@ class Suspect:
     # the native tracker every malloc/mmap; the difference is C-level memory (0: that stage did not see it).
     tracemalloc_bytes: int = 0
     native_bytes: int = 0
+    library: bool = False  # the line is in the standard library or an installed package, not the user's code
+    keeps: str = ""  # a line that stores what a library line allocates in a root: that line ("file:line")
 
     def where(self) -> str:
         return f"{self.file}:{self.line}"
@@ -149,6 +151,8 @@ class Retention:
     pattern: str = ""
     fix: str = ""
     bound: int | None = None  # the root's capacity in entries (lru_cache maxsize, deque maxlen), None: unbounded
+    # The user's lines that add to the root, (file, line, function, source text): analysis/keepers.py
+    kept_at: tuple[tuple[str, int, str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,5 +195,14 @@ def stage_report_from_json(data: dict[str, Any]) -> StageReport:
         )
         for s in data.get("suspects", [])
     )
-    retention = tuple(Retention(**{**r, "chain": tuple(r["chain"])}) for r in data.get("retention", []))
+    retention = tuple(
+        Retention(
+            **{
+                **r,
+                "chain": tuple(r["chain"]),
+                "kept_at": tuple((str(k[0]), int(k[1]), str(k[2]), str(k[3])) for k in r.get("kept_at", ())),
+            }
+        )
+        for r in data.get("retention", [])
+    )
     return StageReport(data["name"], data["status"], data["message"], suspects, retention, data.get("data", {}))

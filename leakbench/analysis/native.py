@@ -17,7 +17,7 @@ from itertools import compress
 from typing import Literal
 
 from leakbench.analysis.model import Frame, Suspect
-from leakbench.analysis.sites import RISE_Z
+from leakbench.analysis.sites import RISE_Z, own_frames
 from leakbench.analysis.trend import rise_z
 from leakbench.native.capture import (
     KIND_COUNT,
@@ -622,13 +622,17 @@ def suspects_from_leaks(
     limit: int = 20,
     min_bytes: int = 1,
     source_line: Callable[[str, int], str] | None = None,
+    inherited: Sequence[tuple[str, int]] = (),
 ) -> list[Suspect]:
     """Leaks as ranked Suspects, each attributed to the innermost Python frame in the user's own code
-    (else the innermost Python frame, else the innermost native function)."""
+    (else the innermost Python frame, else the innermost native function). In a forked child, only the
+    Python frames of its own work count (`inherited`: the stack it was forked on, sites.own_frames)."""
     merged: dict[tuple[str, int, str], _SuspectTotal] = {}
     for group in report.groups:
         frames = group.frames
         python = [f for f in frames if f.kind == "python"]
+        if inherited:
+            python = python[: own_frames([(f.file, f.line) for f in python], inherited)]
         user = next((f for f in python if is_user_file(f.file)), None)
         where = user or (python[0] if python else None)
         if where is not None:
@@ -667,6 +671,7 @@ def suspects_from_leaks(
                 traceback=traceback,  # outermost first, like every Frame tuple
                 tracemalloc_bytes=total.visible,
                 native_bytes=total.bytes,
+                library=not (line and is_user_file(file)),
             )
         )
     return out

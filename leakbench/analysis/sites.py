@@ -30,6 +30,9 @@ class FrameRules:
     library_paths: tuple[str, ...]
     agent_dir: str
     launch_file: str = ""  # the agent's launch script: it sits under the target's frames, so it is neutral
+    # A forked child's stack at the fork, newest first (the frame that called os.fork first): the parent's
+    # work, on every traceback of the child until it returns from them (see own_frames).
+    inherited: tuple[RawFrame, ...] = ()
 
     def is_agent(self, file: str) -> bool:
         return file.startswith(self.agent_dir) and file != self.launch_file
@@ -91,15 +94,36 @@ class SiteGrowth:
 IMPORTING = ("<frozen importlib._bootstrap>", "<frozen importlib._bootstrap_external>")
 
 
-def attribute(frames: Sequence[RawFrame], rules: FrameRules) -> SiteKey | None:
+def own_frames(frames: Sequence[RawFrame], inherited: Sequence[RawFrame], depth: int | None = None) -> int:
+    """How many of a forked child's frames (newest first) are its own work, not the stack it inherited.
+
+    A pool worker's every allocation sits under the line that started the pool (`with Pool(2) as pool:`),
+    on the stack the child was forked on; that line is the parent's, and would take the worker's growth.
+    The frames above the one that called os.fork are cut when they are the inherited ones (a child that
+    returned from them is on a stack of its own again); that frame itself stays, since the child runs on in
+    it. `depth` is the stack's whole depth when `frames` keeps only the newest (tracemalloc's limit)."""
+    depth = len(frames) if depth is None else depth
+    own = depth - len(inherited) + 1
+    if not inherited or own < 1 or own >= len(frames):
+        # not forked; or shallower than the fork (the child returned from the frames it was forked on); or
+        # the traceback stops before it reaches them
+        return len(frames)
+    above = tuple(frames[own:])
+    return own if above == tuple(inherited[1 : 1 + len(above)]) else len(frames)
+
+
+def attribute(frames: Sequence[RawFrame], rules: FrameRules, depth: int | None = None) -> SiteKey | None:
     """The site of one allocation, or None when it is leakbench's own or made while importing a module.
 
     What a module allocates as it is imported is made once (code objects, module globals): it grows
     during a program's start-up, never with its work, and would drown the real growth of a short run.
+    In a forked child only its own frames count (own_frames).
     """
     for file, _line in frames:
         if rules.is_agent(file) or file in IMPORTING:
             return None
+    if rules.inherited:
+        frames = frames[: own_frames(frames, rules.inherited, depth)]
     for file, line in frames:
         if rules.is_user(file):
             return (file, line)
@@ -116,11 +140,11 @@ def aggregate(t: float, traces: Iterable[RawTrace], rules: FrameRules) -> Snapsh
     by_traceback: dict[tuple[RawFrame, ...], int] = {}
     key_of: dict[tuple[RawFrame, ...], SiteKey | None] = {}
     total = 0
-    for _domain, size, frames, _n in traces:
+    for _domain, size, frames, depth in traces:
         if frames in key_of:
             key = key_of[frames]
         else:
-            key = key_of[frames] = attribute(frames, rules)
+            key = key_of[frames] = attribute(frames, rules, depth)
         if key is None:
             continue
         total += size

@@ -64,6 +64,8 @@ def _headline(evidence: Mapping[str, Any]) -> list[Block]:
         if s.get("text"):
             spans += [t(" — "), c(s["text"])]
         spans.append(t(f" (found by {', '.join(s['stages'])})"))
+        if s.get("keeps"):
+            spans += [t("; it stores what "), c(s["keeps"]), t(" allocates in the root below")]
         items.append(tuple(spans))
     retention = evidence.get("retention") or []
     if retention:

@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+from leakbench.analysis.keepers import lines_adding_to
 from leakbench.analysis.model import Retention, StageReport
 from leakbench.analysis.retention import Checkpoint, TypeGrowth, chain_text, facts_from, rank_growth, recognise
-from leakbench.launcher import AGENT_DIR, LiveRun, Probe, TargetRun
+from leakbench.launcher import AGENT_DIR, LiveRun, Probe, TargetRun, rules_from_hello
 from leakbench.report.graphs import render_dot
+from leakbench.sourceinfo import function_at, line_text
 from leakbench.stages.base import Contribution, StageContext
 from leakbench.units import human_bytes
 
@@ -198,6 +200,7 @@ class BackrefsStage:
                         pattern=finding.pattern,
                         fix=finding.fix,
                         bound=finding.bound,
+                        kept_at=_kept_at(run, pid, result),
                     )
                 )
             chains.append(
@@ -226,6 +229,17 @@ class BackrefsStage:
                 }
             )
         return retention, chains
+
+
+def _kept_at(run: TargetRun, pid: int, result: dict[str, Any]) -> tuple[tuple[str, int, str, str], ...]:
+    """The lines of the user's module that add to the module global at the root (analysis/keepers.py)."""
+    root = result.get("root") or {}
+    file, name = root.get("file"), root.get("name")
+    if root.get("kind") != "module-global" or not isinstance(file, str) or not isinstance(name, str):
+        return ()
+    if not rules_from_hello(run.hello(pid) or run.hello()).is_user(file):
+        return ()
+    return tuple((file, line, function_at(file, line), line_text(file, line)) for line in lines_adding_to(file, name))
 
 
 def _not_grown(names: tuple[str, ...], series: dict[int, list[Checkpoint]], growth: dict[int, list[TypeGrowth]]) -> str:

@@ -35,7 +35,7 @@ from leakbench.analysis.native import (
     site_timeline,
     suspects_from_leaks,
 )
-from leakbench.analysis.sites import IMPORTING, FrameRules
+from leakbench.analysis.sites import IMPORTING, FrameRules, own_frames
 from leakbench.errors import TrackerError
 from leakbench.launcher import AGENT_DIR, BudgetPolicy, Probe, TargetRun, rules_from_hello
 from leakbench.native.capture import Capture, compact_capture, find_captures, read_capture
@@ -157,6 +157,7 @@ def capture_views(capture: Capture, *, rules: FrameRules, top: int = 10) -> Capt
         _with_python_frames(_without_imports(report)),
         pid=pid,
         is_user_file=rules.is_user,
+        inherited=rules.inherited,
         limit=top * 2,
         min_bytes=MIN_SUSPECT_BYTES,
         source_line=line_text,
@@ -269,6 +270,8 @@ def _with_python_frames(report: LeakReport) -> LeakReport:
 def _python_site(frames: Sequence[StackFrame], rules: FrameRules) -> StackFrame | None:
     """The innermost Python frame in the user's own code, else the innermost Python frame."""
     python = [f for f in frames if f.kind == "python"]
+    if rules.inherited:  # a forked child's own work (sites.own_frames)
+        python = python[: own_frames([(f.file, f.line) for f in python], rules.inherited)]
     return next((f for f in python if rules.is_user(f.file)), python[0] if python else None)
 
 

@@ -215,6 +215,7 @@ def _suspects(
                     trend="steady" if g.steady else ("plateau" if g.plateaued else "one-off"),
                     rate_bytes_per_s=g.slope_bytes_per_s,
                     traceback=frames_of(g.traceback, rules),
+                    library=not rules.is_user(g.file),
                 )
             )
     # Steady lines in the user's own code first; import machinery and one-off set-up last.

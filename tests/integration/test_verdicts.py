@@ -51,6 +51,8 @@ def test_growth_in_pool_workers_is_attributed_to_a_worker(tmp_path: Path) -> Non
     top = evidence["suspects"][0]
     assert (top["file"], top["line"]) == (str(path), marked_line(path, "suspect"))
     assert top["role"] == "child"
+    # the worker received the articles (multiprocessing unpickled them): its line stores them in the root
+    assert "multiprocessing" in top["keeps"] and top["stages"][0] == "backrefs"
     assert "worker process" in first
     # the workers' module-level list, in a worker's pid, not the main process's transient list
     root = evidence["retention"][0]

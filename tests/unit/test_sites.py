@@ -97,3 +97,45 @@ def test_memory_the_program_frees_in_its_last_moments_does_not_undo_the_growth()
     teardown = aggregate(12.6, [trace(1_000, ("/app/memo.py", 29))], RULES)
     row = next(r for r in growing_sites(series, teardown=teardown) if r.line == 19)
     assert row.steady and row.growth_bytes >= 40_000_000
+
+
+# A pool worker forked at `with Pool(2) as pool:` (main.py:20): the stack it inherited, newest first.
+POOL = "/usr/lib/python3.11/multiprocessing/"
+FORKED_ON = (
+    (POOL + "popen_fork.py", 66),  # the line that called os.fork
+    (POOL + "pool.py", 329),
+    ("/app/main.py", 20),
+    ("/app/main.py", 28),
+    *LAUNCH,
+)
+WORKER = FrameRules(RULES.library_paths, RULES.agent_dir, RULES.launch_file, inherited=FORKED_ON)
+
+
+def test_a_forked_workers_growth_is_not_put_on_the_line_that_started_it() -> None:
+    # what the worker unpickles from its task queue: library frames of its own, then the inherited stack
+    own = ((POOL + "queues.py", 367), (POOL + "pool.py", 114), (POOL + "popen_fork.py", 71))
+    received = own + FORKED_ON[1:]
+    assert attribute(received, RULES) == ("/app/main.py", 20)  # the parent's line, without the fork stack
+    assert attribute(received, WORKER) == (POOL + "queues.py", 367)
+    # the worker's own code, called from the pool's loop, is its site
+    counted = (("/app/wordstats.py", 7), (POOL + "pool.py", 125), (POOL + "popen_fork.py", 71), *FORKED_ON[1:])
+    assert attribute(counted, WORKER) == ("/app/wordstats.py", 7)
+    # a traceback cut at tracemalloc's frame limit is aligned by the stack's whole depth
+    assert attribute(received[:4], WORKER, depth=len(received)) == (POOL + "queues.py", 367)
+
+
+def test_a_child_that_returned_from_the_frames_it_was_forked_on_keeps_its_whole_stack() -> None:
+    # os.fork() in the user's own function: the child returns from it and works in main.py's loop
+    rules = FrameRules(
+        RULES.library_paths,
+        RULES.agent_dir,
+        RULES.launch_file,
+        inherited=(("/app/main.py", 9), ("/app/main.py", 30), *LAUNCH),
+    )
+    # deeper than the fork, but the frames above are not the inherited ones any more
+    assert attribute((("/app/work.py", 4), ("/app/main.py", 33), ("/app/main.py", 40), *LAUNCH), rules) == (
+        "/app/work.py",
+        4,
+    )
+    # the child runs on in the frame that called os.fork: its later lines there are its own
+    assert attribute((("/app/main.py", 12), ("/app/main.py", 30), *LAUNCH), rules) == ("/app/main.py", 12)

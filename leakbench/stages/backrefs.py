@@ -268,15 +268,17 @@ TAIL_GROWTH = 0.1  # ... by at least this share of its whole growth
 
 def _still_growing(points: list[Checkpoint], key: str) -> bool:
     """The type's count rose over the last third of the run by a tenth of its growth at least (True when
-    there are too few checkpoints to tell)."""
+    there are too few checkpoints to tell). Read at its highest there: the last checkpoint may come after
+    the target's code returned, when what its functions held is gone."""
     counts = [(cp.t, cp.counts[key][0]) for cp in points if key in cp.counts]
     if len(counts) < 4:
         return True
-    first, last = counts[0][1], counts[-1][1]
+    first = counts[0][1]
     cut = counts[-1][0] - TAIL_SHARE * (counts[-1][0] - counts[0][0])
     at_cut = next(n for t, n in counts if t >= cut)
+    tail_peak = max(n for t, n in counts if t >= cut)
     grown = max(n for _, n in counts) - first
-    return grown <= 0 or last - at_cut >= TAIL_GROWTH * grown
+    return grown <= 0 or tail_peak - at_cut >= TAIL_GROWTH * grown
 
 
 def _load_counts(path: Path) -> tuple[dict[str, tuple[int, int]], frozenset[str]] | None:

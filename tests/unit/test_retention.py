@@ -176,3 +176,6 @@ def test_a_type_that_stopped_growing_early_is_not_still_growing() -> None:
     assert not _still_growing(points, "tuple")
     assert _still_growing(points, "dict")
     assert _still_growing(points[:3], "tuple")  # too few checkpoints to tell: not held against it
+    # a last checkpoint after the target's code returned, when the history a function held is gone
+    torn_down = [*points, Checkpoint(12.0, {"tuple": (1_500_000, 0), "dict": (1000, 0)})]
+    assert _still_growing(torn_down, "dict") and not _still_growing(torn_down, "tuple")

@@ -175,7 +175,14 @@ def obj_repr(obj):
             return f"function {obj.__qualname__}"
         if one_of(tp, _PLAIN):
             return short(repr(obj), 30 if tp is str or tp is bytes else 40)
-        return f"<{short(type_key(tp), 30)} at 0x{id(obj):x}>"
+        key = type_key(tp)
+        text = f"<{short(key, 30)} at 0x{id(obj):x}>"
+        if key.startswith("cachetools."):
+            # its bound, as cachetools.Cache stores it (read from the instance dict, never computed)
+            maxsize = (instance_dict(obj) or {}).get("_Cache__maxsize")
+            if type(maxsize) is int:
+                text += f" (maxsize={maxsize})"
+        return text
     except Exception:
         return type_name(tp)
 

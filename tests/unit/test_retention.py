@@ -152,6 +152,31 @@ def test_a_deque_with_a_maxlen_on_the_chain_bounds_the_root() -> None:
     assert (finding.pattern, finding.bound) == ("a bounded cache filling up", 20)
 
 
+def test_a_cachetools_cache_on_the_chain_bounds_the_root_with_its_maxsize() -> None:
+    from leakbench.agent import backrefs_naming
+
+    class Cache(dict):  # stores its bound as cachetools.Cache does, under a mangled private name
+        def __init__(self, maxsize: int) -> None:
+            super().__init__()
+            self.__maxsize = maxsize
+
+        def __getattr__(self, name: str) -> object:
+            raise AssertionError("the agent must not run the cache's code")
+
+    Cache.__module__ = "cachetools"
+    profiles = Cache(1500)
+    steps = backrefs_naming.path_steps([{"PROFILES": profiles}, profiles])
+    assert steps[0]["repr"].endswith("(maxsize=1500)")
+    result = {
+        "type": "dict",
+        "mode": "container",
+        "bytes_growth": 4000,
+        "root": {"kind": "module-global", "words": "module global app.PROFILES"},
+        "steps": steps,
+    }
+    assert recognise(facts_from(result)).bound == 1500
+
+
 def test_an_lru_cache_root_records_its_maxsize_and_currsize() -> None:
     import functools
 

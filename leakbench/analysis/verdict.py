@@ -113,9 +113,15 @@ def decide(
         kind = "leak"
         s = steady[0]
         confidence = 0.6 + 0.2 * s.grew_in + (0.15 if growers else 0.0)
-        reasons.append(
-            f"{_seen_by(s)} {s.where()} keep {human_bytes(s.bytes)} more, growing in {s.grew_in:.0%} of intervals"
-        )
+        if s.keeps:  # a line backrefs found storing what a library line allocates (findings.with_keepers)
+            reasons.append(
+                f"{s.where()} stores what {s.keeps} allocates in the root backrefs followed: "
+                f"{human_bytes(s.bytes)} more, growing in {s.grew_in:.0%} of intervals"
+            )
+        else:
+            reasons.append(
+                f"{_seen_by(s)} {s.where()} keep {human_bytes(s.bytes)} more, growing in {s.grew_in:.0%} of intervals"
+            )
         if growers:
             reasons.append(f"RSS of pid {growers[0].pid} grows{where_from} ({pattern}, {human_rate(rate)})")
         else:

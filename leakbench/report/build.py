@@ -37,7 +37,10 @@ def build_blocks(evidence: Mapping[str, Any], details: Mapping[str, Mapping[str,
     first = [b(verdict["kind"].upper()), t(f" (confidence {verdict['confidence']:.2f}). "), t(verdict["summary"])]
     retention = evidence.get("retention") or []
     if retention and verdict["kind"] in ("leak", "oom"):
-        worker = f" in pid {retention[0]['pid']} (a worker)" if retention[0].get("role") == "child" else ""
+        worker = ""
+        if retention[0].get("role") == "child":  # the root's words may name the pid already
+            pid = f" in pid {retention[0]['pid']}"
+            worker = " (a worker)" if retention[0]["root"].endswith(pid) else pid + " (a worker)"
         first.append(t(f" Kept alive by {retention[0]['root']}{worker}."))
     blocks.append(Para(tuple(first)))
     blocks += _headline(evidence)

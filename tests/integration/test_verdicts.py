@@ -57,6 +57,10 @@ def test_growth_in_pool_workers_is_attributed_to_a_worker(tmp_path: Path) -> Non
     # the workers' module-level list, in a worker's pid, not the main process's transient list
     root = evidence["retention"][0]
     assert "SEEN_ARTICLES" in root["root"] and root["role"] == "child"
+    assert f"SEEN_ARTICLES in pid {root['pid']} (a worker)." in first.replace("\\", "")
+    assert any(
+        r.startswith(f"{path}:{marked_line(path, 'suspect')} stores what ") for r in evidence["verdict"]["reasons"]
+    )
     assert evidence["target"]["exit"]["stopped_by"] != "conclusive"
 
 

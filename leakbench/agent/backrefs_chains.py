@@ -72,6 +72,9 @@ class ChainSearch:
         current = threading.get_ident()
         refs = {}
         dicts = set()
+        # named after a closure's free variable (a comprehension reading its function's local, on 3.11): the
+        # frame that owns the variable, further out, names it instead
+        borrowed = set()
         for tid, top in sys._current_frames().items():
             if tid == current:
                 continue
@@ -83,10 +86,16 @@ class ChainSearch:
                     values = f.f_locals
                     dicts.add(id(values))
                     user = not code.co_filename.startswith(self.library)
+                    free = code.co_freevars
                     for name, value in values.items():
-                        old = refs.get(id(value))
-                        if old is None or (user and not old[3]):
-                            refs[id(value)] = (name, code.co_name, thread, user, code.co_filename, f.f_lineno)
+                        key = id(value)
+                        old = refs.get(key)
+                        if old is None or (user and not old[3]) or (key in borrowed and user >= old[3]):
+                            refs[key] = (name, code.co_name, thread, user, code.co_filename, f.f_lineno)
+                            if name in free:
+                                borrowed.add(key)
+                            else:
+                                borrowed.discard(key)
                 f = f.f_back
             del f
         return {"locals": refs, "dicts": dicts, "tuples": self.tuples}

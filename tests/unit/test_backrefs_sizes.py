@@ -96,3 +96,33 @@ def test_sizes_computed_by_python_code_of_the_target_are_never_asked_for() -> No
 
     assert sizes.c_size(Lazy()) is None and calls == []
     assert sizes.c_size(bytearray(1000)) >= 1000
+
+
+def test_a_local_read_by_a_closure_is_named_after_the_function_that_owns_it() -> None:
+    import threading
+
+    chains, naming = _load("backrefs_chains"), _load("backrefs_naming")
+    ready, release = threading.Event(), threading.Event()
+    seen: dict[str, list[int]] = {}
+
+    def owner() -> int:
+        history = [1, 2, 3]
+        seen["history"] = history
+
+        def reader() -> int:  # the closure's frame sees `history` as a free variable
+            ready.set()
+            release.wait(10)
+            return len(history)
+
+        return reader()
+
+    worker = threading.Thread(target=owner, name="owner")
+    worker.start()
+    try:
+        assert ready.wait(10)
+        search = chains.ChainSearch(FakeAgent(), LIBRARY, 12, naming, lambda objects, tuples: [])
+        name, function, thread, *_ = search.running_frames()["locals"][id(seen["history"])]
+        assert (name, function, thread) == ("history", "owner", "thread 'owner'")
+    finally:
+        release.set()
+        worker.join()

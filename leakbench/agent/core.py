@@ -22,11 +22,35 @@ FENCE_BACKOFF = 4  # fences not tried after one could not be set up
 FENCE_ARM_S = 0.012  # spun before a fenced scan: longer than any wait a thread began with the old interval
 
 
+def _has_children(pid):
+    """Whether the process has started processes that still run (from /proc; True where it cannot tell).
+
+    A target with workers gets leakbench's SIGINT, as on Ctrl-C: its pool's `with` block ends them, where
+    a process ended at once would leave them writing results into a closed pipe."""
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return True
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as handle:
+                stat = handle.read()
+        except OSError:
+            continue  # ended meanwhile, or not ours to read
+        fields = stat[stat.rfind(b")") + 2 :].split()  # after the command name, which may hold spaces
+        if len(fields) > 1 and fields[1] == str(pid).encode():
+            return True
+    return False
+
+
 def _sigint_is_pythons_own():
     """Whether SIGINT would only raise KeyboardInterrupt in the target: Python's default handler, or the one
     `asyncio.run` installs (it cancels the main task, and raises KeyboardInterrupt once that has unwound).
 
-    Then leakbench's stop ends the process from the agent, after its last readings, instead of sending
+    Then leakbench's stop ends the process from the agent (when it has no child processes; see
+    _has_children), after its last readings, instead of sending
     SIGINT: the interrupt would run the target's code for nothing, at an arbitrary point, and an event loop
     torn down there logs errors of its own ("Exception in callback ... InvalidStateError") as if the program
     had failed. A target with a handler of its own (a service's graceful shutdown) or that ignores SIGINT gets
@@ -203,7 +227,7 @@ class Agent:
                 except OSError:
                     self.stop_reason = "stop requested"
                 self._stopping = True
-                ends = self.role == "main" and _sigint_is_pythons_own()
+                ends = self.role == "main" and _sigint_is_pythons_own() and not _has_children(self.pid)
                 self.finish("stop-requested", ends=ends)
                 if ends:
                     self._exit_now()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -48,6 +49,21 @@ def test_an_asyncio_service_stopped_at_the_duration_ends_quietly_without_a_signa
     assert ex["status"] == "timeout" and ex["stopped_by"] == "duration" and ex["signal"] is None
     assert "Traceback" not in r.stderr and "Exception in callback" not in r.stderr, r.stderr
     assert set(r.stdout.split()) <= {"round"}  # its own lines only (how many rounds ran depends on the load)
+
+
+@pytest.mark.integration
+def test_a_pool_stopped_at_the_duration_ends_with_its_workers_and_no_traceback(tmp_path: Path) -> None:
+    # given a job whose pool workers are busy when the duration is reached
+    script = TARGETS / "verdicts" / "worker_pool.py"
+    out = tmp_path / "run"
+    r = leakbench("investigate", "--playbook", "quick", "--duration", "4", "--out", str(out), str(script), "60")
+    assert r.code == 0, r.stderr
+    # then the workers were not left writing into a closed pipe: the pool's own exit ended them (SIGINT)
+    assert "Traceback" not in r.stderr and "BrokenPipeError" not in r.stderr, r.stderr
+    ex = json.loads((out / "evidence.json").read_text())["target"]["exit"]
+    assert ex["status"] == "timeout" and ex["signal"] == 2
+    leftover = subprocess.run(["pgrep", "-f", str(script)], capture_output=True, text=True).stdout.split()
+    assert leftover == []
 
 
 @pytest.mark.integration

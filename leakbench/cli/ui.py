@@ -75,6 +75,8 @@ def print_summary(evidence: Mapping[str, Any], run_dir: Path, out: Console) -> N
             f"  suspect [bold]{escape(s['file'])}:{s['line']}[/] {escape(s['function'])}"
             f"  [dim]{escape(s.get('text', ''))}[/]  ({', '.join(s['stages'])})"
         )
+        if s.get("keeps"):
+            lines.append(f"    stores what {escape(Path(s['keeps']).name)} allocates")
     for r in evidence.get("retention", [])[:1]:
         lines.append(f"  kept alive by {escape(r['root'])}")
     report = run_dir / "report.md"

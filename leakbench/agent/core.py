@@ -49,12 +49,12 @@ def _sigint_is_pythons_own():
     """Whether SIGINT would only raise KeyboardInterrupt in the target: Python's default handler, or the one
     `asyncio.run` installs (it cancels the main task, and raises KeyboardInterrupt once that has unwound).
 
-    Then leakbench's stop ends the process from the agent (when it has no child processes; see
-    _has_children), after its last readings, instead of sending
-    SIGINT: the interrupt would run the target's code for nothing, at an arbitrary point, and an event loop
-    torn down there logs errors of its own ("Exception in callback ... InvalidStateError") as if the program
-    had failed. A target with a handler of its own (a service's graceful shutdown) or that ignores SIGINT gets
-    the signal, as on Ctrl-C, and the report says which signal ended it."""
+    Then leakbench's stop ends the process from the agent, after its last readings (when it has no child
+    processes: _has_children), instead of sending SIGINT: the interrupt would run the target's code for
+    nothing, at an arbitrary point, and an event loop torn down there logs errors of its own ("Exception in
+    callback ... InvalidStateError") as if the program had failed. A target with a handler of its own (a
+    service's graceful shutdown) or that ignores SIGINT gets the signal, as on Ctrl-C, and the report says
+    which signal ended it."""
     import functools
     import signal
     import types

@@ -256,16 +256,25 @@ def render_table(records: dict[str, dict[str, object]]) -> str:
 
 
 def merge_results(path: Path, outcomes: list[Outcome], when: str) -> None:
-    data_file = path.with_suffix(".json")
-    records: dict[str, dict[str, object]] = json.loads(data_file.read_text()) if data_file.exists() else {}
-    for o in outcomes:
-        records[o.program.name] = {
+    records = {
+        o.program.name: {
             "expected": o.program.expected,
             "roots": list(o.program.roots),
             "passed": o.passed,
             "when": when,
             "runs": [{k: v for k, v in asdict(r).items() if k != "out"} for r in o.runs],
         }
+        for o in outcomes
+    }
+    merge_records(path, records)
+
+
+def merge_records(path: Path, new: dict[str, dict[str, object]]) -> None:
+    """Add programs' records (each replacing the program's older one) to `path`'s .json, and write the table
+    between the markers of `path` from all of them: a pass kept in another results file is merged the same way."""
+    data_file = path.with_suffix(".json")
+    records: dict[str, dict[str, object]] = json.loads(data_file.read_text()) if data_file.exists() else {}
+    records.update(new)
     data_file.write_text(json.dumps(records, indent=1, sort_keys=True) + "\n")
     all_outcomes = []  # the summary over everything recorded, not only this run
     by_name = {p.name: p for p in all_programs()}
@@ -298,7 +307,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="where the runs go (default: accuracy/.cache/runs/<time>)")
     parser.add_argument("--results", type=Path, help="merge the outcome into this markdown file (and its .json)")
     parser.add_argument("--list", action="store_true", help="list the programs and what they expect")
+    parser.add_argument("--merge", type=Path, help="merge the records of another results .json into --results")
     args = parser.parse_args(argv)
+    if args.merge:
+        if not args.results:
+            parser.error("--merge needs --results (the file to merge into)")
+        merge_records(args.results, json.loads(args.merge.read_text()))
+        print(f"merged {args.merge} into {args.results}")
+        return 0
     programs = all_programs()
     if args.synthetic:
         programs = [p for p in programs if p.group == "synthetic"]

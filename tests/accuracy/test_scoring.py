@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from accuracy.corpus import Program
-from accuracy.runner import Outcome, Run, score, summary_lines
+from accuracy.runner import Outcome, Run, merge_records, merge_results, score, summary_lines
 
 APP = Path("/srv/app.py")
 
@@ -69,3 +70,17 @@ def test_the_summary_counts_the_matrix_and_the_stability() -> None:
     assert "2/3" in lines[3]  # top-3 line hits over the leak runs
     assert "same verdict in every run: 1/2" in lines[5]
     assert "programs meeting the bar: 1/2" in lines[6]
+
+
+def test_a_pass_kept_in_another_results_file_is_merged_program_by_program(tmp_path: Path) -> None:
+    program = Program("leak/dict_cache_unbounded", APP, "leak", lines=((APP, 1),))
+    here, there = tmp_path / "RESULTS.md", tmp_path / "later" / "RESULTS.md"
+    there.parent.mkdir()
+    merge_results(here, [Outcome(program, [Run("no-leak")])], "before")
+    merge_results(there, [Outcome(program, [Run("leak", line_hit=True)] * 3)], "after")
+    merge_records(here, json.loads(there.with_suffix(".json").read_text()))
+    record = json.loads(here.with_suffix(".json").read_text())["leak/dict_cache_unbounded"]
+    assert record["when"] == "after" and [r["verdict"] for r in record["runs"]] == ["leak"] * 3
+    # and the table is written again from the merged records
+    row = next(line for line in here.read_text().splitlines() if line.startswith("| leak/dict_cache_unbounded"))
+    assert row.endswith("| after |") and "| pass |" in row

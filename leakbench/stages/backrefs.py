@@ -275,7 +275,9 @@ def _still_growing(points: list[Checkpoint], key: str) -> bool:
         return True
     first = counts[0][1]
     cut = counts[-1][0] - TAIL_SHARE * (counts[-1][0] - counts[0][0])
-    at_cut = next(n for t, n in counts if t >= cut)
+    # from the last checkpoint at or before the cut: checkpoints spaced out by a busy machine must not leave
+    # only the final one or two in the window
+    at_cut = [n for t, n in counts if t <= cut][-1]
     tail_peak = max(n for t, n in counts if t >= cut)
     grown = max(n for _, n in counts) - first
     return grown <= 0 or tail_peak - at_cut >= TAIL_GROWTH * grown

@@ -204,3 +204,6 @@ def test_a_type_that_stopped_growing_early_is_not_still_growing() -> None:
     # a last checkpoint after the target's code returned, when the history a function held is gone
     torn_down = [*points, Checkpoint(12.0, {"tuple": (1_500_000, 0), "dict": (1000, 0)})]
     assert _still_growing(torn_down, "dict") and not _still_growing(torn_down, "tuple")
+    # cycles that grow to the end, the checkpoints spaced out by a busy machine (the last two 4 s apart)
+    sparse = [(1.2, 4954), (2.7, 12756), (4.0, 19957), (6.1, 28697), (10.2, 46837), (11.6, 49000)]
+    assert _still_growing([Checkpoint(t, {"Node": (n, 0)}) for t, n in sparse], "Node")

@@ -614,6 +614,14 @@ def visible_to_tracemalloc(frames: Sequence[StackFrame]) -> bool:
     return False
 
 
+def own_python_frames(frames: Sequence[StackFrame], inherited: Sequence[tuple[str, int]]) -> list[StackFrame]:
+    """A stack's Python frames, newest first; in a forked child only those of its own work (sites.own_frames)."""
+    python = [f for f in frames if f.kind == "python"]
+    if inherited:
+        python = python[: own_frames([(f.file, f.line) for f in python], inherited)]
+    return python
+
+
 def suspects_from_leaks(
     report: LeakReport,
     *,
@@ -630,9 +638,7 @@ def suspects_from_leaks(
     merged: dict[tuple[str, int, str], _SuspectTotal] = {}
     for group in report.groups:
         frames = group.frames
-        python = [f for f in frames if f.kind == "python"]
-        if inherited:
-            python = python[: own_frames([(f.file, f.line) for f in python], inherited)]
+        python = own_python_frames(frames, inherited)
         user = next((f for f in python if is_user_file(f.file)), None)
         where = user or (python[0] if python else None)
         if where is not None:

@@ -30,12 +30,13 @@ from leakbench.analysis.native import (
     leaks,
     leaks_between,
     native_part,
+    own_python_frames,
     retained_growth,
     site_shape,
     site_timeline,
     suspects_from_leaks,
 )
-from leakbench.analysis.sites import IMPORTING, FrameRules, own_frames
+from leakbench.analysis.sites import IMPORTING, FrameRules
 from leakbench.errors import TrackerError
 from leakbench.launcher import AGENT_DIR, BudgetPolicy, Probe, TargetRun, rules_from_hello
 from leakbench.native.capture import Capture, compact_capture, find_captures, read_capture
@@ -269,9 +270,7 @@ def _with_python_frames(report: LeakReport) -> LeakReport:
 
 def _python_site(frames: Sequence[StackFrame], rules: FrameRules) -> StackFrame | None:
     """The innermost Python frame in the user's own code, else the innermost Python frame."""
-    python = [f for f in frames if f.kind == "python"]
-    if rules.inherited:  # a forked child's own work (sites.own_frames)
-        python = python[: own_frames([(f.file, f.line) for f in python], rules.inherited)]
+    python = own_python_frames(frames, rules.inherited)
     return next((f for f in python if rules.is_user(f.file)), python[0] if python else None)
 
 

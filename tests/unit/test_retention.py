@@ -131,6 +131,12 @@ def test_without_dot_the_source_is_kept_and_the_hint_says_how_to_install(
     assert "install Graphviz" in rendered.problem and "apt install graphviz" in rendered.problem
 
 
+def _global_chain(kind: str, mode: str, name: str, steps: list[dict[str, str]]) -> dict[str, object]:
+    """The probe's result for a growing `kind` reached from the module global `name` along `steps`."""
+    root = {"kind": "module-global", "words": f"module global {name}"}
+    return {"type": kind, "mode": mode, "bytes_growth": 4000, "root": root, "steps": steps}
+
+
 def test_a_deque_with_a_maxlen_on_the_chain_bounds_the_root() -> None:
     from collections import deque
 
@@ -140,15 +146,8 @@ def test_a_deque_with_a_maxlen_on_the_chain_bounds_the_root() -> None:
     window: deque[int] = deque(range(5), maxlen=20)
     steps = backrefs_naming.path_steps([{"WINDOW": window}, window])
     assert steps[0]["repr"] == "deque of 5 (maxlen=20)"
-    result = {
-        "type": "collections.deque",
-        "mode": "size",
-        "bytes_growth": 4000,
-        "root": {"kind": "module-global", "words": "module global app.WINDOW"},
-        "steps": steps,
-    }
     # ... then the analysis reads the bound from it: growth toward it is a plateau, not a leak
-    finding = recognise(facts_from(result))
+    finding = recognise(facts_from(_global_chain("collections.deque", "size", "app.WINDOW", steps)))
     assert (finding.pattern, finding.bound) == ("a bounded cache filling up", 20)
 
 
@@ -167,14 +166,7 @@ def test_a_cachetools_cache_on_the_chain_bounds_the_root_with_its_maxsize() -> N
     profiles = Cache(1500)
     steps = backrefs_naming.path_steps([{"PROFILES": profiles}, profiles])
     assert steps[0]["repr"].endswith("(maxsize=1500)")
-    result = {
-        "type": "dict",
-        "mode": "container",
-        "bytes_growth": 4000,
-        "root": {"kind": "module-global", "words": "module global app.PROFILES"},
-        "steps": steps,
-    }
-    assert recognise(facts_from(result)).bound == 1500
+    assert recognise(facts_from(_global_chain("dict", "container", "app.PROFILES", steps))).bound == 1500
 
 
 def test_an_lru_cache_root_records_its_maxsize_and_currsize() -> None:

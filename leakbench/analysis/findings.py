@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 
 from leakbench.analysis.model import Retention, Role, StageReport, StageStatus, Suspect, TargetExit, Trend, Verdict
 from leakbench.analysis.trend import analyse_series, without_final_drop
-from leakbench.analysis.verdict import ProcessTrend, decide, growing, target_failed
+from leakbench.analysis.verdict import ProcessTrend, decide, growing, order_by_stops, stopped_sites, target_failed
 
 # How much each stage slows the target and changes its timing: a run is as disturbed as its worst stage.
 DISTURBANCE = {"rss": 0, "native": 1, "backrefs": 2, "tracemalloc": 3}
@@ -247,6 +247,9 @@ def join(
     # What the processes held in the native tracker's run: a plateau of RSS in the judged run is only growth
     # that stopped if that live heap levelled off too (RSS hides a slow leak behind a big one-time load).
     heap = native_heap(reports)
+    disturbed = tuple((r.label(), r.processes) for r in others)
+    steady = [s for s in suspects if s.trend == "steady"]
+    stops = stopped_sites(steady, judge.processes, disturbed, judge.label(), roles, heap) if judge and disturbed else {}
     verdict = decide(
         judge.processes if judge else (),
         exit_,
@@ -257,11 +260,13 @@ def join(
         native_live_bytes=_native_live(reports),
         retention=retention,
         judged_on=judge.label() if judge else None,
-        disturbed=tuple((r.label(), r.processes) for r in others),
+        disturbed=disturbed,
         ran_native="native" in {n.split("-")[0] for n, r in reports.items() if r.status == "ok"},
         roles=roles,
         judged_heap=heap,
+        stops=stops,
     )
+    suspects = order_by_stops(suspects, stops)
     if judge is not None and judge.disturbance >= DISTURBANCE["tracemalloc"] and verdict.kind == "leak":
         verdict = _judged_under_tracemalloc(verdict, judge)
     stages = tuple(_stage_line(name, r, exit_, primary, verdict) for name, r in reports.items())

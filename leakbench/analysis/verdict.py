@@ -4,17 +4,26 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from leakbench.analysis.model import Retention, Role, Suspect, TargetExit, Trend, Verdict, VerdictKind
-from leakbench.analysis.trend import MIN_GROWTH_BYTES, PLATEAU_SHARE, significant, trough_growth, without_final_drop
+from leakbench.analysis.trend import (
+    MIN_GROWTH_BYTES,
+    PLATEAU_SHARE,
+    rise_z,
+    significant,
+    trough_growth,
+    without_final_drop,
+)
 from leakbench.units import and_list, human_bytes, human_duration, human_rate
 
 MIN_SAMPLES = 5
 MIN_DURATION_S = 2.0  # a steady part shorter than this is too thin to call a trend either way
 SMALL_LEAK = 256 * 1024
 HEAP_LINE_R2 = 0.6  # the live heap's rise is a line, not temporaries caught at the sampled moments
+SURE_RISE_Z = 3.0  # a live heap rising over the whole run, surer than chance by far (one-sided 0.13%)
+LATE_RISE_Z = 2.33  # ... and still rising over its second half (one-sided 1%)
 STOPPED_SHARE = 0.25  # the least-disturbed run's tail grows slower than this share of the site's rate: stopped
 
 
@@ -54,13 +63,15 @@ def decide(
     ran_native: bool | None = None,
     roles: Mapping[int, Role] | None = None,
     judged_heap: Sequence[ProcessTrend] = (),
+    stops: Mapping[tuple[str, int, int], str] | None = None,
 ) -> Verdict:
     """The verdict, with the reasons that led to it, most important first.
 
     A leak is a site (a line, or a native stack attributed to one) whose retained bytes keep rising with the
     work after the warm-up, in most intervals (`Suspect.trend == "steady"`); RSS alone never makes one.
     `roles` says which pid (of any run) is a worker (child); `judged_heap`: the live-heap trends of the
-    least-disturbed run when the native tracker measured them.
+    least-disturbed run when the native tracker measured them; `stops`: the steady sites whose growth
+    stopped in that run (stopped_sites), worked out here when not given.
     `processes` are the trends of the least-disturbed run (`judged_on` names it): its shape wins over the
     slower runs' (`disturbed`) when they disagree. A root with a bound (an lru_cache with a maxsize) is a
     cache filling toward it, never a leak. `native_live_bytes`: what the native tracker saw allocated during
@@ -79,12 +90,19 @@ def decide(
     steady = [] if bounded is not None else candidates
     pattern = focus.trend.pattern if focus else "flat"
     rate = focus.trend.slope_bytes_per_s if focus else 0.0
-    top = suspects[0] if suspects else None
     failure = target_failed(exit)
     too_short = main is None or main.samples < MIN_SAMPLES or main.trend.duration_s < MIN_DURATION_S
-    stopped = None
-    if steady and disturbed:
-        stopped = _stopped_in_judged_run(steady[0], processes, disturbed, judged_on, roles, judged_heap)
+    # A steady line whose growth stopped in the least-disturbed run (a cache that was still filling under
+    # the slower instruments, a one-time load that tracemalloc's snapshots caught mid-way) is not the leak
+    if stops is None:
+        stops = stopped_sites(steady, processes, disturbed, judged_on, roles, judged_heap) if disturbed else {}
+    live = [s for s in steady if site_key(s) not in stops]
+    stopped = stops[site_key(steady[0])] if steady and not live else None
+    # ... but when what the processes hold keeps rising after it, something else grows: a slow leak behind
+    # a big one-time load, whose line tracemalloc's few snapshots after that load saw grow once or twice
+    still = _still_held(steady[0], judged_heap, roles) if stopped is not None else None
+    late = _late_site(suspects, steady[0], stops, roles) if still is not None else None
+    top = next((s for s in suspects if site_key(s) not in stops), suspects[0] if suspects else None)
     where_from = f" in {judged_on}" if judged_on and disturbed else ""
     traced_growth = _by_role(traced_growth or {}, processes, roles or {})
 
@@ -105,13 +123,24 @@ def decide(
         kind, confidence, pattern = "no-leak", 0.8, "plateau"
         reasons.append(f"the growth is held by {bounded.root}, which is bounded: {bound_text(bounded, candidates)}")
         rate = 0.0
+    elif stopped is not None and still is not None:
+        kind, confidence, pattern = "leak", 0.65, "linear"
+        reasons.append(
+            f"what the {'workers' if still.role == 'child' else 'process'} held kept rising after its start-up at "
+            f"{human_rate(_held_rate(still))}{where_from} (the native tracker's live heap)"
+        )
+        if late is not None:
+            reasons.append(f"{_seen_by(late)} {late.where()} keep {human_bytes(late.bytes)} more late in the run")
+        s0 = steady[0]
+        reasons.append(f"{Path(s0.file).name}:{s0.line} grew only while the program started: a one-time load")
+        rate, focus, top = _held_rate(still), None, late
     elif stopped is not None:
         kind, confidence, pattern = "no-leak", 0.7, "plateau"
         reasons.append(stopped)
         rate = 0.0
-    elif steady:
+    elif live:
         kind = "leak"
-        s = steady[0]
+        s = live[0]
         confidence = 0.6 + 0.2 * s.grew_in + (0.15 if growers else 0.0)
         if s.keeps:  # a line backrefs found storing what a library line allocates (findings.with_keepers)
             reasons.append(
@@ -127,9 +156,9 @@ def decide(
         else:
             reasons.append(f"RSS is {pattern}{where_from}: its growth is hidden by the start-up or too small yet")
             rate = s.rate_bytes_per_s
-            live = [h for h in judged_heap if _live_heap_grows(h)]
-            if live:
-                rate = max(h.trend.slope_bytes_per_s for h in live)
+            held = [h for h in judged_heap if _live_heap_grows(h)]
+            if held:
+                rate = max(h.trend.slope_bytes_per_s for h in held)
                 reasons.append(f"what the processes hold grows at {human_rate(rate)}{where_from} (native live heap)")
             pattern = "linear"
             focus = None
@@ -152,9 +181,9 @@ def decide(
         )
     elif growers and any(_live_heap_grows(h) and h.role == growers[0].role for h in judged_heap):
         kind, confidence = "leak", 0.6
-        held = max((h for h in judged_heap if _live_heap_grows(h)), key=lambda h: h.trend.slope_bytes_per_s)
+        holder = max((h for h in judged_heap if _live_heap_grows(h)), key=lambda h: h.trend.slope_bytes_per_s)
         reasons.append(
-            f"what the process holds grows at {human_rate(held.trend.slope_bytes_per_s)} with RSS (the native "
+            f"what the process holds grows at {human_rate(holder.trend.slope_bytes_per_s)} with RSS (the native "
             "tracker's live heap), spread over many small allocations rather than one line"
         )
     elif growers and not ran_native and pattern == "linear" and focus is not None and focus.trend.r_squared >= 0.9:
@@ -293,6 +322,35 @@ def _shape(processes: Sequence[ProcessTrend]) -> str | None:
     return main.trend.pattern if main else None
 
 
+def site_key(s: Suspect) -> tuple[str, int, int]:
+    return (s.file, s.line, s.pid)
+
+
+def stopped_sites(
+    steady: Sequence[Suspect],
+    processes: Sequence[ProcessTrend],
+    disturbed: Sequence[tuple[str, Sequence[ProcessTrend]]],
+    judged_on: str | None = None,
+    roles: Mapping[int, Role] | None = None,
+    heap: Sequence[ProcessTrend] = (),
+) -> dict[tuple[str, int, int], str]:
+    """The steady sites whose growth stopped in the least-disturbed run, with the reason in words."""
+    out = {}
+    for s in steady:
+        why = _stopped_in_judged_run(s, processes, disturbed, judged_on, roles, heap)
+        if why is not None:
+            out[site_key(s)] = why
+    return out
+
+
+def _in_child(
+    site: Suspect, roles: Mapping[int, Role] | None, disturbed: Sequence[tuple[str, Sequence[ProcessTrend]]]
+) -> bool:
+    return (roles or {}).get(site.pid) == "child" or any(
+        p.pid == site.pid and p.role == "child" for _label, others in disturbed for p in others
+    )
+
+
 def _stopped_in_judged_run(
     site: Suspect,
     processes: Sequence[ProcessTrend],
@@ -302,13 +360,13 @@ def _stopped_in_judged_run(
     heap: Sequence[ProcessTrend] = (),
 ) -> str | None:
     """The site grew steadily in a slower run, but in the least-disturbed run the memory of its process
-    levelled off: a cache that was still filling under the slower instruments. None when it did not stop.
+    levelled off, or rose far slower than the site did: a cache that was still filling under the slower
+    instruments, or a one-time load that tracemalloc's snapshots caught while it ran. None when it did not
+    stop.
 
     Each run has its own pids, so the site's process is matched by role (main, or the children together).
     """
-    in_child = (roles or {}).get(site.pid) == "child" or any(
-        p.pid == site.pid and p.role == "child" for _label, others in disturbed for p in others
-    )
+    in_child = _in_child(site, roles, disturbed)
     mine = [p for p in processes if (p.role == "child") == in_child]
     if not mine or any(p.samples < MIN_SAMPLES or p.trend.duration_s < MIN_DURATION_S for p in mine):
         return None
@@ -318,11 +376,12 @@ def _stopped_in_judged_run(
     levelled = [p for p in mine if p.trend.pattern == "plateau" or (p.trend.pattern == "step" and _tail_flat(p))]
     if not levelled or any(growing(p) for p in mine if p not in levelled):
         return None
-    # ... and what the processes held (the native tracker's live heap) did not keep rising either: RSS may
-    # hide a slow leak behind a big one-time load that the teardown frees
-    if any(_live_heap_grows(h) for h in heap if (h.role == "child") == in_child):
-        return None
     tail = max(_tail_rate(p) if p.trend.pattern == "step" else p.trend.slope_bytes_per_s for p in mine)
+    # What the processes held (the native tracker's live heap) may keep rising behind a big one-time load
+    # that RSS's relative threshold calls a plateau: the site stopped only if it grew far faster than that.
+    tail = max(
+        [tail] + [h.trend.slope_bytes_per_s for h in heap if (h.role == "child") == in_child and _live_heap_grows(h)]
+    )
     rate = max(site.rate_bytes_per_s, site.bytes / max(max(p.trend.duration_s for p in mine), 1.0))
     if tail >= STOPPED_SHARE * rate:
         return None
@@ -335,6 +394,30 @@ def _stopped_in_judged_run(
         f"{Path(site.file).name}:{site.line} kept growing in {slower}, but RSS {level} in {judge}, which "
         "slows the target least: growth toward a steady state (a cache filling, a warm-up), not a leak"
     )
+
+
+def _still_held(site: Suspect, heap: Sequence[ProcessTrend], roles: Mapping[int, Role] | None) -> ProcessTrend | None:
+    """The live heap (native tracker) of the site's process still rising after its start-up, if it is."""
+    in_child = (roles or {}).get(site.pid) == "child"
+    rising = [h for h in heap if (h.role == "child") == in_child and _live_heap_grows(h)]
+    return max(rising, key=lambda h: h.trend.slope_bytes_per_s) if rising else None
+
+
+def _late_site(
+    suspects: Sequence[Suspect],
+    stopped: Suspect,
+    stops: Mapping[tuple[str, int, int], str],
+    roles: Mapping[int, Role] | None,
+) -> Suspect | None:
+    """The line that grew most, after the stopped ones, in the same kind of process: with the slow leak's
+    growth seen by tracemalloc only after the one-time load (one or two snapshots), it is not steady there."""
+    role = (roles or {}).get(stopped.pid, "main")
+    for s in suspects:
+        if site_key(s) in stops or (roles or {}).get(s.pid, "main") != role:
+            continue
+        if s.bytes >= SMALL_LEAK and s.rate_bytes_per_s >= 0 and s.trend in ("steady", "one-off", "peak", ""):
+            return s
+    return None
 
 
 def c_level_note(s: Suspect) -> str | None:
@@ -383,11 +466,57 @@ def _by_role(
 def _live_heap_grows(h: ProcessTrend) -> bool:
     """The native tracker's live heap rose in a line after the warm-up: exact accounting, no allocator
     noise, so a rise of a few MiB counts even behind a big one-time load (which RSS's relative threshold
-    would call flat)."""
+    would call flat). Read from the order of its values too, so that main() starting to free its locals in
+    the last readings does not hide a rise that went on in all the others."""
     t = h.trend
-    if t.pattern in ("plateau", "sawtooth"):
+    if t.pattern == "sawtooth":
         return False
-    return t.slope_bytes_per_s > 0 and t.growth_bytes >= MIN_GROWTH_BYTES and t.r_squared >= HEAP_LINE_R2
+    lined = t.slope_bytes_per_s > 0 and t.growth_bytes >= MIN_GROWTH_BYTES and t.r_squared >= HEAP_LINE_R2
+    if t.pattern != "plateau" and lined:
+        return True
+    return _still_rising(h.rss_series)
+
+
+def _still_rising(values: Sequence[int]) -> bool:
+    """A series that rises surely over its whole length and still over its second half, by at least
+    MIN_GROWTH_BYTES between its first and last quarters (medians: a last reading or two of teardown, or
+    a temporary, moves neither). A series that rose and then levelled off fails the second half."""
+    n = len(values)
+    if n < 12:
+        return False
+    quarter = n // 4
+    late = values[n // 2 :]
+    third = max(1, len(late) // 3)
+    return (
+        _median(values[-quarter:]) - _median(values[:quarter]) >= MIN_GROWTH_BYTES
+        and _median(late[-third:]) - _median(late[:third]) >= MIN_GROWTH_BYTES // 4
+        and rise_z(values) >= SURE_RISE_Z
+        and rise_z(late) >= LATE_RISE_Z
+    )
+
+
+def _held_rate(h: ProcessTrend) -> float:
+    """How fast a live heap rose: its fitted slope when that is a line, else between the medians of its first
+    and last quarters (spread over three quarters of its span), which a final reading or two does not move."""
+    t = h.trend
+    if (t.slope_bytes_per_s > 0 and t.r_squared >= HEAP_LINE_R2) or len(h.rss_series) < 8:
+        return t.slope_bytes_per_s
+    quarter = len(h.rss_series) // 4
+    rise = _median(h.rss_series[-quarter:]) - _median(h.rss_series[:quarter])
+    return rise / max(0.75 * t.duration_s, 1e-3)
+
+
+def order_by_stops(suspects: Sequence[Suspect], stops: Mapping[tuple[str, int, int], str]) -> list[Suspect]:
+    """The suspects with the steady ones whose growth stopped in the least-disturbed run moved last and
+    marked as a plateau: they grew toward a level, and are not the line to change."""
+    kept = [s for s in suspects if site_key(s) not in stops]
+    moved = [replace(s, trend="plateau") for s in suspects if site_key(s) in stops]
+    return kept + moved
+
+
+def _median(values: Sequence[int]) -> float:
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2]
 
 
 def _heap_grows(grower: ProcessTrend, traced: Mapping[int, Trend] | None) -> bool:
@@ -456,10 +585,10 @@ def _summary(
             text = f"Leak: RSS grows {pattern} at {human_rate(rate)}"
             text += f" ({human_bytes(t.start_bytes)} → {human_bytes(t.end_bytes)} in {t.duration_s:.0f} s)"
         else:
-            text = f"Leak: the live Python heap grows at {human_rate(rate)}"
+            text = f"Leak: the live heap grows at {human_rate(rate)}"
         if where and top:
             text += f"; {where} keeps {human_bytes(top.bytes)} more"
-            if top.bytes_per_interval and top.visible_to_tracemalloc:
+            if top.bytes_per_interval and top.visible_to_tracemalloc and top.trend == "steady":
                 text += f" (~{human_bytes(top.bytes_per_interval)} per interval)"
         if to_limit is not None and limit:
             text += f"; it would reach the {human_bytes(limit)} limit in ~{human_duration(to_limit)}"

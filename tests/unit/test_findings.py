@@ -7,7 +7,7 @@ from leakbench.analysis.model import Retention, StageReport, Suspect, TargetExit
 from leakbench.analysis.native import site_shape
 from leakbench.analysis.retention import ChainFacts, bound_of, recognise
 from leakbench.analysis.trend import MIB, analyse_series
-from leakbench.analysis.verdict import ProcessTrend, decide
+from leakbench.analysis.verdict import ProcessTrend, decide, order_by_stops, stopped_sites
 from leakbench.stages.tracemalloc import _conclusive
 
 OK = TargetExit(0, None, "ok")
@@ -241,6 +241,33 @@ def test_a_slow_leak_behind_a_big_load_is_not_taken_for_a_filled_cache() -> None
     # the native tracker's live heap of that run keeps rising: the load stopped, the leak did not
     heap = [_process([220 * MIB + i * 64 * 1024 for i in range(50)], pid=200)]
     assert decide(judged, OK, [site], disturbed=[slow], judged_heap=heap).kind == "leak"
+
+
+def test_a_one_time_load_that_tracemalloc_saw_grow_is_not_the_leak_behind_it() -> None:
+    # Under tracemalloc, snapshots slowed by a big heap caught only the index being built (its line steady)
+    # and the slow leak once, at the end (one-off). Run plainly, RSS jumps and then rises by 2%; what the
+    # native tracker's run held rises in every reading but the last two (main() starting to free the index).
+    rss = [20 * MIB + min(max(i - 10, 0), 5) * 44 * MIB + i * 100 * 1024 for i in range(50)]
+    heap_values = [226 * MIB + i * 100 * 1024 for i in range(33)] + [224 * MIB, 223 * MIB]
+    judged = [_process(rss, pid=200)]
+    heap = [_process(heap_values, pid=300)]
+    slow = ("run-1 (under tracemalloc)", [_process(_linear(), pid=100)])
+    index = _suspect(line=12, size=147 * MIB, rate_bytes_per_s=5 * MIB)
+    history = _suspect(line=16, trend="one-off", size=int(4.6 * MIB), grew_in=0.0, rate_bytes_per_s=300_000.0)
+    assert judged[0].trend.pattern == "plateau"
+    fitted = heap[0].trend  # bent by the last two readings
+    assert fitted.slope_bytes_per_s < 0 or fitted.r_squared < 0.6
+    stops = stopped_sites([index], judged, [slow], "run-3", None, heap)
+    assert list(stops) == [("/app/app.py", 12, 100)]
+    v = decide(judged, OK, [index, history], disturbed=[slow], judged_heap=heap, stops=stops)
+    assert v.kind == "leak", v
+    assert "app.py:16 (handle)" in v.summary and "app.py:12 " not in v.summary
+    assert any("app.py:12 grew only while the program started" in r for r in v.reasons)
+    ordered = order_by_stops([index, history], stops)
+    assert [(s.line, s.trend) for s in ordered] == [(16, "one-off"), (12, "plateau")]
+    # without the live heap rising, the line that stopped is growth toward a steady state
+    flat = [_process([226 * MIB + (i % 3) * 50 * 1024 for i in range(35)], pid=300)]
+    assert decide(judged, OK, [index, history], disturbed=[slow], judged_heap=flat).kind == "no-leak"
 
 
 def test_the_native_live_heap_is_read_up_to_the_end_of_the_targets_code() -> None:

@@ -12,7 +12,15 @@ from dataclasses import dataclass, replace
 
 from leakbench.analysis.model import Retention, Role, StageReport, StageStatus, Suspect, TargetExit, Trend, Verdict
 from leakbench.analysis.trend import analyse_series, without_final_drop
-from leakbench.analysis.verdict import ProcessTrend, decide, growing, order_by_stops, stopped_sites, target_failed
+from leakbench.analysis.verdict import (
+    SMALL_LEAK,
+    ProcessTrend,
+    decide,
+    growing,
+    order_by_stops,
+    stopped_sites,
+    target_failed,
+)
 
 # How much each stage slows the target and changes its timing: a run is as disturbed as its worst stage.
 DISTURBANCE = {"rss": 0, "native": 1, "backrefs": 2, "tracemalloc": 3}
@@ -129,6 +137,7 @@ def merge_suspects(reports: Mapping[str, StageReport], *, native_shape_wins: boo
                 or max(old.tracemalloc_bytes, s.tracemalloc_bytes),
                 native_bytes=max(old.native_bytes, s.native_bytes),
                 library=old.library,
+                last_growth=max(old.last_growth, s.last_growth),
             )
     out = [_with_visibility(s) for s in merged.values()]
     return rank(out)
@@ -196,12 +205,17 @@ def _stronger(a: str, b: str) -> str:
 
 
 def rank(suspects: Sequence[Suspect]) -> list[Suspect]:
-    """The line whose allocation failed first, then steady growth before one-off allocations, then by the
-    growth over time (bytes), a site that several stages agree on counting half as much again."""
+    """The line whose allocation failed first, then steady growth before one-off allocations, the program's
+    own lines before library lines (a library line is a site only when none of the program's code was on
+    the stack: a server's thread parsing a request the program then keeps), then by the growth over time
+    (bytes), a site that several stages agree on counting half as much again. Of the lines that did not grow
+    steadily, those that still grew over the last interval come first."""
 
-    def key(s: Suspect) -> tuple[int, int, float]:
+    def key(s: Suspect) -> tuple[int, int, int, int, float]:
         agreement = 1.5 if len(s.stages) > 1 else 1.0
-        return (s.trend != "failed", s.trend not in ("steady", "peak"), -s.bytes * agreement)
+        growing = s.trend in ("steady", "peak")
+        late = s.last_growth >= SMALL_LEAK  # of the others, what still grew at the end of the run first
+        return (s.trend != "failed", not growing, s.library, not (growing or late), -s.bytes * agreement)
 
     return sorted(suspects, key=key)
 

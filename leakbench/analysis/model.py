@@ -40,8 +40,12 @@ class TargetExit:
     stopped_by: str | None = None  # why leakbench stopped it ("duration", "conclusive", "budget", "interrupt")
 
     def describe(self) -> str:
+        if self.status == "timeout" and self.stopped_by == "detached":
+            return "still running: leakbench attached to it and detached"
         if self.status == "timeout":
             return f"stopped by leakbench ({self.stopped_by or 'duration'})"
+        if self.status == "ok" and self.code is None and self.signal is None:
+            return "ended while leakbench was attached"
         if self.status == "killed":
             name = _signal_name(self.signal)
             return f"killed by {name}" + (" (as the OOM killer does)" if self.signal == 9 else "")
@@ -134,6 +138,7 @@ class Suspect:
     native_bytes: int = 0
     library: bool = False  # the line is in the standard library or an installed package, not the user's code
     keeps: str = ""  # a line that stores what a library line allocates in a root: that line ("file:line")
+    last_growth: int = 0  # what the line added over the last interval of tracemalloc's run (bytes)
 
     def where(self) -> str:
         return f"{self.file}:{self.line}"

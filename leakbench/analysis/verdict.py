@@ -98,10 +98,11 @@ def decide(
         stops = stopped_sites(steady, processes, disturbed, judged_on, roles, judged_heap) if disturbed else {}
     live = [s for s in steady if site_key(s) not in stops]
     stopped = stops[site_key(steady[0])] if steady and not live else None
-    # ... but when what the processes hold keeps rising after it, something else grows: a slow leak behind
-    # a big one-time load, whose line tracemalloc's few snapshots after that load saw grow once or twice
-    still = _still_held(steady[0], judged_heap, roles) if stopped is not None else None
-    late = _late_site(suspects, steady[0], stops, roles) if still is not None else None
+    # ... but when what the processes hold keeps rising after it (or with no steady line at all, behind an
+    # RSS that a big one-time load makes look flat), something grows: a slow leak whose line tracemalloc's
+    # few snapshots after that load saw grow once or twice
+    still = _still_held(steady[0] if steady else None, judged_heap, roles) if not live and bounded is None else None
+    late = _late_site(suspects, still.role, stops, roles) if still is not None else None
     top = next((s for s in suspects if site_key(s) not in stops), suspects[0] if suspects else None)
     where_from = f" in {judged_on}" if judged_on and disturbed else ""
     traced_growth = _by_role(traced_growth or {}, processes, roles or {})
@@ -123,16 +124,21 @@ def decide(
         kind, confidence, pattern = "no-leak", 0.8, "plateau"
         reasons.append(f"the growth is held by {bounded.root}, which is bounded: {bound_text(bounded, candidates)}")
         rate = 0.0
-    elif stopped is not None and still is not None:
-        kind, confidence, pattern = "leak", 0.65, "linear"
+    elif still is not None and (stopped is not None or not growers):
+        kind, confidence, pattern = "leak", 0.65 if late is not None else 0.55, "linear"
         reasons.append(
             f"what the {'workers' if still.role == 'child' else 'process'} held kept rising after its start-up at "
-            f"{human_rate(_held_rate(still))}{where_from} (the native tracker's live heap)"
+            f"{human_rate(_held_rate(still))} in the native tracker's run (its live heap), while RSS looked "
+            f"{pattern}{where_from}"
         )
         if late is not None:
-            reasons.append(f"{_seen_by(late)} {late.where()} keep {human_bytes(late.bytes)} more late in the run")
-        s0 = steady[0]
-        reasons.append(f"{Path(s0.file).name}:{s0.line} grew only while the program started: a one-time load")
+            reasons.append(
+                f"{_seen_by(late)} {late.where()} keep {human_bytes(late.bytes)} more, "
+                f"{human_bytes(late.last_growth)} of it in the last interval"
+            )
+        if stopped is not None:
+            s0 = steady[0]
+            reasons.append(f"{Path(s0.file).name}:{s0.line} grew only while the program started: a one-time load")
         rate, focus, top = _held_rate(still), None, late
     elif stopped is not None:
         kind, confidence, pattern = "no-leak", 0.7, "plateau"
@@ -396,28 +402,34 @@ def _stopped_in_judged_run(
     )
 
 
-def _still_held(site: Suspect, heap: Sequence[ProcessTrend], roles: Mapping[int, Role] | None) -> ProcessTrend | None:
-    """The live heap (native tracker) of the site's process still rising after its start-up, if it is."""
-    in_child = (roles or {}).get(site.pid) == "child"
-    rising = [h for h in heap if (h.role == "child") == in_child and _live_heap_grows(h)]
+def _still_held(
+    site: Suspect | None, heap: Sequence[ProcessTrend], roles: Mapping[int, Role] | None
+) -> ProcessTrend | None:
+    """The live heap (native tracker) of the site's kind of process (any, without a site) still rising after
+    its start-up, if one is: the fastest."""
+    in_child = (roles or {}).get(site.pid) == "child" if site is not None else None
+    rising = [h for h in heap if in_child in (None, h.role == "child") and _live_heap_grows(h)]
     return max(rising, key=lambda h: h.trend.slope_bytes_per_s) if rising else None
 
 
 def _late_site(
     suspects: Sequence[Suspect],
-    stopped: Suspect,
+    role: Role,
     stops: Mapping[tuple[str, int, int], str],
     roles: Mapping[int, Role] | None,
 ) -> Suspect | None:
-    """The line that grew most, after the stopped ones, in the same kind of process: with the slow leak's
-    growth seen by tracemalloc only after the one-time load (one or two snapshots), it is not steady there."""
-    role = (roles or {}).get(stopped.pid, "main")
-    for s in suspects:
-        if site_key(s) in stops or (roles or {}).get(s.pid, "main") != role:
-            continue
-        if s.bytes >= SMALL_LEAK and s.rate_bytes_per_s >= 0 and s.trend in ("steady", "one-off", "peak", ""):
-            return s
-    return None
+    """The line that grew most over the last interval of tracemalloc's run, in that kind of process: with a
+    slow leak behind a big one-time load, tracemalloc's snapshots may see it grow only once or twice, so
+    it is not steady there, but it is what was still growing at the end."""
+    mine = [
+        s
+        for s in suspects
+        if site_key(s) not in stops
+        and (roles or {}).get(s.pid, "main") == role
+        and s.last_growth >= SMALL_LEAK
+        and s.rate_bytes_per_s >= 0
+    ]
+    return max(mine, key=lambda s: s.last_growth) if mine else None
 
 
 def c_level_note(s: Suspect) -> str | None:

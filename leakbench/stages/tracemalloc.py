@@ -216,6 +216,7 @@ def _suspects(
                     rate_bytes_per_s=g.slope_bytes_per_s,
                     traceback=frames_of(g.traceback, rules),
                     library=not rules.is_user(g.file),
+                    last_growth=g.sizes[-1] - g.sizes[-2] if len(g.sizes) >= 2 else 0,
                 )
             )
     # Steady lines in the user's own code first; import machinery and one-off set-up last.

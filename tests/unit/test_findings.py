@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from leakbench.analysis.findings import RunView, join, least_disturbed, merge_suspects
+from dataclasses import replace
+
+from leakbench.analysis.findings import RunView, join, least_disturbed, merge_suspects, rank
 from leakbench.analysis.model import Retention, StageReport, Suspect, TargetExit, Trend
 from leakbench.analysis.native import site_shape
 from leakbench.analysis.retention import ChainFacts, bound_of, recognise
@@ -253,7 +255,9 @@ def test_a_one_time_load_that_tracemalloc_saw_grow_is_not_the_leak_behind_it() -
     heap = [_process(heap_values, pid=300)]
     slow = ("run-1 (under tracemalloc)", [_process(_linear(), pid=100)])
     index = _suspect(line=12, size=147 * MIB, rate_bytes_per_s=5 * MIB)
-    history = _suspect(line=16, trend="one-off", size=int(4.6 * MIB), grew_in=0.0, rate_bytes_per_s=300_000.0)
+    history = _suspect(
+        line=16, trend="one-off", size=int(4.6 * MIB), grew_in=0.0, rate_bytes_per_s=300_000.0, last_growth=4 * MIB
+    )
     assert judged[0].trend.pattern == "plateau"
     fitted = heap[0].trend  # bent by the last two readings
     assert fitted.slope_bytes_per_s < 0 or fitted.r_squared < 0.6
@@ -268,6 +272,13 @@ def test_a_one_time_load_that_tracemalloc_saw_grow_is_not_the_leak_behind_it() -
     # without the live heap rising, the line that stopped is growth toward a steady state
     flat = [_process([226 * MIB + (i % 3) * 50 * 1024 for i in range(35)], pid=300)]
     assert decide(judged, OK, [index, history], disturbed=[slow], judged_heap=flat).kind == "no-leak"
+    # snapshots spaced well enough for tracemalloc to see the index level off: no steady line at all, and
+    # the live heap still says what grows
+    levelled = replace(index, trend="plateau")
+    v = decide(judged, OK, [levelled, history], disturbed=[slow], judged_heap=heap)
+    assert v.kind == "leak" and "app.py:16 (handle)" in v.summary, v
+    assert decide(judged, OK, [levelled, history], disturbed=[slow], judged_heap=flat).kind == "no-leak"
+    assert [s.line for s in rank([levelled, history])] == [16, 12]
 
 
 def test_the_native_live_heap_is_read_up_to_the_end_of_the_targets_code() -> None:

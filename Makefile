@@ -14,11 +14,13 @@ $(STAMP): $(SOURCES)
 	touch $(STAMP)
 
 # System programs, installed when missing and we are root: Graphviz's `dot` draws the reference graphs;
-# valgrind checks the native tracker's C code in the test suite.
+# valgrind checks the native tracker's C code in the test suite; gdb starts the agent in a running
+# process (`leakbench attach` on Python 3.11 to 3.13).
 system-deps:
 	@missing=""; \
 	command -v dot >/dev/null 2>&1 || missing="$$missing graphviz"; \
 	command -v valgrind >/dev/null 2>&1 || missing="$$missing valgrind"; \
+	command -v gdb >/dev/null 2>&1 || missing="$$missing gdb"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \

@@ -17,7 +17,7 @@ from leakbench.analysis.findings import RunView, join, merge_suspects, traced_gr
 from leakbench.analysis.model import StageReport, stage_report_from_json, to_jsonable
 from leakbench.analysis.verdict import ProcessTrend
 from leakbench.errors import RunDirError, UsageError
-from leakbench.launcher import LiveRun, RunRequest, TargetRun, launch, load_run, stderr_tail
+from leakbench.launcher import LiveRun, RunRequest, TargetRun, attach_run, launch, load_run, stderr_tail
 from leakbench.playbook import Playbook
 from leakbench.playbook import parse as parse_playbook
 from leakbench.report.evidence import compile_evidence, write_outputs
@@ -291,6 +291,18 @@ def _run_group(
         for report in out:
             _save_stage(ctx.run_dir, report)
         return out
+    if ctx.options.attach_pid is not None:
+        # Attached to a running process: only stages that ride along a run can watch it
+        cannot = [i for i in active if _alone(stages[i]) and not _rss_alone(stages[i])]
+        for i in cannot:
+            report = StageReport(names[i], "skipped", _NOT_ATTACHABLE.get(stages[i].kind, _NOT_ATTACHABLE[""]))
+            out.append(report)
+            progress.stage_done(report)
+        active = [i for i in active if i not in cannot]
+        if not active:
+            for report in out:
+                _save_stage(ctx.run_dir, report)
+            return out
     members = [stages[i] for i in active]
     label = " + ".join(names[i] for i in active)
     run: TargetRun | None = None
@@ -309,6 +321,18 @@ def _run_group(
     for report in out:
         _save_stage(ctx.run_dir, report)
     return out
+
+
+_NOT_ATTACHABLE = {
+    "native": "the native tracker is preloaded when a program starts and cannot be loaded into a running "
+    "process yet: run the service under `leakbench investigate --playbook native` to see C allocations",
+    "line_profile": "the line profile runs its own process (a repro): run it with `leakbench lineprofile`",
+    "": "this stage runs its own process, which an attached investigation does not start",
+}
+
+
+def _rss_alone(stage: Stage) -> bool:
+    return stage.kind == "rss"
 
 
 def _what_next(stages: Sequence[Stage], group: Sequence[int], reports: dict[str, StageReport]) -> str:
@@ -355,7 +379,12 @@ def _shared_run(
     def on_tick(live: LiveRun) -> None:
         progress.tick(label, live.elapsed)
 
-    return launch(ctx.target, request, ctx.run_dir / "runs" / name, on_tick=on_tick, on_stop=progress.log)
+    folder = ctx.run_dir / "runs" / name
+    if ctx.options.attach_pid is not None:
+        return attach_run(
+            ctx.options.attach_pid, request, folder, cwd=ctx.target.cwd, on_tick=on_tick, on_stop=progress.log
+        )
+    return launch(ctx.target, request, folder, on_tick=on_tick, on_stop=progress.log)
 
 
 def _finish(ctx: StageContext, stage: Stage, name: str, run: TargetRun | None) -> StageReport:

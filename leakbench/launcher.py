@@ -642,3 +642,129 @@ def save_run(run: TargetRun) -> None:
         "exit": to_jsonable(run.exit),
     }
     (run.folder / "run.json").write_text(json.dumps(meta, indent=2))
+
+
+DETACH_WAIT_S = 30.0  # how long the agent may take for its last readings and to remove itself
+
+
+def attach_run(
+    pid: int,
+    request: RunRequest,
+    folder: Path,
+    *,
+    cwd: str,
+    on_tick: Callable[[LiveRun], None] | None = None,
+    on_stop: Callable[[str], None] | None = None,
+) -> TargetRun:
+    """Watch a process that was already running, with the agent injected into it when a stage needs probes,
+    for the request's duration (or until Ctrl-C, or until it ends); then the agent removes itself. The
+    process is never stopped or signalled."""
+    from leakbench.attach import AttachError, inject, inspect, wait_for_agent
+
+    folder.mkdir(parents=True, exist_ok=True)
+    channel = folder / "channel"
+    channel.mkdir(exist_ok=True)
+    artifacts = folder / "raw"
+    artifacts.mkdir(exist_ok=True)
+    target = inspect(pid)
+    config = {
+        "channel": str(channel),
+        "artifacts": str(artifacts),
+        "probes": [{"name": p.name, "path": p.path, "options": dict(p.options)} for p in request.probes],
+        "launcher_pid": os.getpid(),  # the agent detaches by itself if leakbench goes away
+    }
+    config_path = folder / "agent.json"
+    config_path.write_text(json.dumps(config, indent=2))
+    (folder / "command.json").write_text(json.dumps({"attached_pid": pid, "argv": list(target.argv)}, indent=2))
+    try:
+        root = psutil.Process(pid)
+    except psutil.Error:
+        raise AttachError(f"PID {pid} ended before leakbench could attach") from None
+    started_at = time.time()
+    if request.probes:
+        how = inject(target, config_path, folder)
+        wait_for_agent(pid, channel)
+        (folder / "attach.json").write_text(json.dumps({"pid": pid, "how": how, "python": target.version}))
+    live = LiveRun(folder, started_at)
+    sampler = _Sampler(root, request.rss_interval, folder / "rss.jsonl", started_at)
+    sampler.start()
+    load = _LoadCommand(request.load, cwd, folder / "load.log") if request.load else None
+    stopped_by = "detached"
+    try:
+        stopped_by = _watch(root, request, live, on_tick, load)
+    finally:
+        if load:
+            load.stop()
+        if request.probes and stopped_by != "ended":
+            _detach(live, root)
+        sampler.stop()
+    ended_at = time.time()
+    events = {p: tuple(evs) for p, evs in live.channel.poll().items()}
+    series = _series(sampler, pid)
+    gone = stopped_by == "ended"
+    if on_stop is not None:
+        on_stop(
+            f"leakbench: PID {pid} ended while leakbench was attached ({ended_at - started_at:.0f} s)"
+            if gone
+            else f"leakbench: detached from PID {pid} after {ended_at - started_at:.0f} s; it keeps running"
+        )
+    run = TargetRun(
+        folder=folder,
+        pid=pid,
+        started_at=started_at,
+        ended_at=ended_at,
+        exit=TargetExit(None, None, "ok" if gone else "timeout", stopped_by=None if gone else "detached"),
+        series=series,
+        events=events,
+        roles=_roles(pid, [s.pid for s in series] + list(events)),
+    )
+    save_run(run)
+    return run
+
+
+def _watch(
+    root: psutil.Process,
+    request: RunRequest,
+    live: LiveRun,
+    on_tick: Callable[[LiveRun], None] | None,
+    load: _LoadCommand | None,
+) -> str:
+    """Until the duration, a stop policy, Ctrl-C, or the process's end: the reason."""
+    deadline = live.started_at + request.duration if request.duration else None
+    if load:
+        load.start()
+    try:
+        while _running(root):
+            time.sleep(0.1)
+            if on_tick:
+                on_tick(live)
+            if deadline and time.time() >= deadline:
+                return "duration"
+            for policy in request.stop_policies:
+                if policy.should_stop(live):
+                    return "conclusive"
+    except KeyboardInterrupt:
+        return "interrupt"
+    except psutil.Error:
+        pass
+    return "ended"
+
+
+def _detach(live: LiveRun, root: psutil.Process) -> None:
+    """Ask the agent for its last readings and to remove itself; wait until it says it has (or the process
+    has ended meanwhile)."""
+    (live.folder / "channel" / "stop").write_text("detach")
+    until = time.time() + DETACH_WAIT_S
+    while time.time() < until:
+        if any(e.get("event") == "detached" for e in live.events().get(root.pid, [])):
+            return
+        if not _running(root):
+            return
+        time.sleep(0.05)
+
+
+def _running(proc: psutil.Process) -> bool:
+    try:
+        return bool(proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE)
+    except psutil.Error:
+        return False

@@ -75,8 +75,11 @@ def _sigint_is_pythons_own():
 class Agent:
     """What the probes see: the channel, the artifact folder, the clock, and this process's identity."""
 
-    def __init__(self, config, role="main"):
+    def __init__(self, config, role="main", attached=False):
         self.config = config
+        # Started inside a process that was already running (attach.py): it detaches at the end instead of
+        # ending the process, and follows no fork (an at-fork handler cannot be taken back).
+        self.attached = attached
         self.channel_dir = config["channel"]
         self.role = role
         self.pid = os.getpid()
@@ -220,6 +223,13 @@ class Agent:
             time.sleep(TICK_S)
             if self._finished:
                 return
+            if self.attached and not self._stopping and not _alive(self.config.get("launcher_pid")):
+                # leakbench went away without asking (killed): leave the process as it was, at once
+                self._stopping = True
+                self.stop_reason = "leakbench ended"
+                self.finish("launcher-gone")
+                self.detach()
+                return
             if not self._stopping and os.path.exists(self._stop_path):
                 try:
                     with open(self._stop_path) as handle:
@@ -227,6 +237,10 @@ class Agent:
                 except OSError:
                     self.stop_reason = "stop requested"
                 self._stopping = True
+                if self.attached:
+                    self.finish("stop-requested")
+                    self.detach()
+                    return
                 ends = self.role == "main" and _sigint_is_pythons_own() and not _has_children(self.pid)
                 self.finish("stop-requested", ends=ends)
                 if ends:
@@ -264,6 +278,21 @@ class Agent:
             self._finished = True
         self._call("final", reason)
         self.emit("final", reason=reason, ends=ends)
+
+    def detach(self):
+        """Leave a process leakbench attached to as it was: the probes undo what they started (tracemalloc),
+        the exit hook and the agent's modules are removed, and the ticker thread (the caller) ends."""
+        self._call("detach")
+        with contextlib.suppress(Exception):
+            atexit.unregister(self.finish)
+        self.probes = []
+        for name in [n for n in sys.modules if n.startswith("_leakbench_")]:
+            sys.modules.pop(name, None)
+        self.emit("detached")
+        with self._lock:
+            fd, self._fd = self._fd, -1
+        with contextlib.suppress(OSError):
+            os.close(fd)
 
     def end_process(self, reason):
         """leakbench ends the target itself, from its main thread (the line profile has its calls).
@@ -314,13 +343,38 @@ class Agent:
             ppid=os.getppid(),
             python=sys.version.split()[0],
             executable=sys.executable,
-            argv=list(sys.argv),
+            argv=list(getattr(sys, "argv", [])),
+            attached=self.attached,
             cwd=os.getcwd(),
             library_paths=library,
             agent_dir=AGENT_DIR + os.sep,
             launch_file=self.launch_file,
             inherited=self.inherited,
         )
+
+
+def _alive(pid):
+    if not pid:
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (OSError, ValueError):
+        return True
+    return True
+
+
+def attach(config):
+    """Start the agent in this process, which was already running (see attach.py): the probes' first
+    readings are taken here, in the thread that runs this; the ticker takes the others."""
+    agent = Agent(config, attached=True)
+    agent.hello()
+    agent.load_probes()
+    atexit.register(agent.finish, "exit")  # the process ending while attached: its last readings still count
+    agent.start_ticker()
+    agent.emit("attached")
+    return agent
 
 
 def _stack_of(frame):

@@ -22,7 +22,8 @@ class TracemallocProbe:
         self.next_at = 0.0
         self.next_heap_at = 0.0
         self.ended = False  # the last snapshot has been taken
-        if not tracemalloc.is_tracing():
+        self.started_here = not tracemalloc.is_tracing()  # the target may trace on its own
+        if self.started_here:
             tracemalloc.start(self.frames)
         self.snapshot("start")
 
@@ -68,6 +69,11 @@ class TracemallocProbe:
         if tracemalloc.is_tracing() and not self.ended:
             self.ended = True
             self.snapshot("final:" + reason)
+
+    def detach(self):
+        # leakbench attached to a running process: tracing costs it time and memory, and it did not ask
+        if self.started_here and tracemalloc.is_tracing():
+            tracemalloc.stop()
 
     def after_fork(self):
         self.ended = False

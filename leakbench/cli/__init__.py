@@ -26,9 +26,10 @@ err_console = Console(stderr=True)
 
 
 def _register() -> None:
-    from leakbench.cli import backrefs, investigate, lineprofile, native, playbook, report
+    from leakbench.cli import attach, backrefs, investigate, lineprofile, native, playbook, report
 
     investigate.register(app)
+    attach.register(app)
     report.register(app)
     backrefs.register(app)
     native.register(app)

@@ -29,6 +29,7 @@ class RunOptions:
     function: str | None = None  # a function to profile, as `module:qualname` or `path.py:function`
     repro: str | None = None  # a command for a simplified run of the target (the line_profile stage)
     repro_calls: int | None = None  # completed calls of the function after which that run stops
+    attach_pid: int | None = None  # a process already running, watched instead of starting the target
 
 
 @dataclass(slots=True)

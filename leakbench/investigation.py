@@ -34,6 +34,18 @@ class Progress:
     tick: Callable[[str, float], None] = lambda _name, _elapsed: None
     stage_done: Callable[[StageReport], None] = lambda _report: None
     log: Callable[[str], None] = lambda _msg: None
+    watch: Callable[[str, LiveRun], None] = lambda _name, _live: None  # the live view
+    stop_requested: Callable[[], str | None] = lambda: None  # a reason to stop the run now (the live view's q)
+
+
+@dataclass(frozen=True, slots=True)
+class _AskedToStop:
+    """The stop policy behind the progress's stop_requested."""
+
+    progress: Progress
+
+    def should_stop(self, live: LiveRun) -> str | None:
+        return self.progress.stop_requested()
 
 
 @dataclass(slots=True)
@@ -373,11 +385,12 @@ def _shared_run(
         duration=ctx.options.duration,
         load=ctx.options.load,
         rss_interval=min(intervals) if intervals else 0.1,
-        stop_policies=tuple(policy for p in parts for policy in p.stop_policies),
+        stop_policies=(*(policy for p in parts for policy in p.stop_policies), _AskedToStop(progress)),
     )
 
     def on_tick(live: LiveRun) -> None:
         progress.tick(label, live.elapsed)
+        progress.watch(label, live)
 
     folder = ctx.run_dir / "runs" / name
     if ctx.options.attach_pid is not None:

@@ -473,6 +473,7 @@ def _stopped(reason: str, ended_by: signal.Signals | None, live: LiveRun, on_sto
             "interrupt": "Ctrl-C",
             "conclusive": "the trend was conclusive",
             "budget": "the stage's time budget was spent",
+            "user": "asked from the live view",
         }.get(reason, reason)
         on_stop(f"leakbench: stopped the target after {live.elapsed:.0f} s ({words})" + detail[len(reason) :])
     return detail
@@ -741,8 +742,9 @@ def _watch(
             if deadline and time.time() >= deadline:
                 return "duration"
             for policy in request.stop_policies:
-                if policy.should_stop(live):
-                    return "conclusive"
+                reason = policy.should_stop(live)
+                if reason:
+                    return reason
     except KeyboardInterrupt:
         return "interrupt"
     except psutil.Error:

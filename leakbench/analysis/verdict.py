@@ -24,6 +24,7 @@ SMALL_LEAK = 256 * 1024
 HEAP_LINE_R2 = 0.6  # the live heap's rise is a line, not temporaries caught at the sampled moments
 SURE_RISE_Z = 3.0  # a live heap rising over the whole run, surer than chance by far (one-sided 0.13%)
 LATE_RISE_Z = 2.33  # ... and still rising over its second half (one-sided 1%)
+SURE_SHARE = 0.9  # a line that grew in this share of the intervals grew surely, however little
 STOPPED_SHARE = 0.25  # the least-disturbed run's tail grows slower than this share of the site's rate: stopped
 
 
@@ -104,6 +105,11 @@ def decide(
     still = _still_held(steady[0] if steady else None, judged_heap, roles) if not live and bounded is None else None
     late = _late_site(suspects, still.role, stops, roles) if still is not None else None
     top = next((s for s in suspects if site_key(s) not in stops), suspects[0] if suspects else None)
+    # A line that grew in nearly every interval, but by less than SMALL_LEAK over the run: a slow leak
+    # watched for too short a time (an attach of a few seconds), or a warm-up; not a verdict either way
+    small = next(
+        (s for s in suspects if s.trend == "steady" and s.grew_in >= SURE_SHARE and 0 < s.bytes < SMALL_LEAK), None
+    )
     where_from = f" in {judged_on}" if judged_on and disturbed else ""
     traced_growth = _by_role(traced_growth or {}, processes, roles or {})
 
@@ -210,6 +216,13 @@ def decide(
     elif pattern == "plateau":
         kind, confidence = "no-leak", 0.75
         reasons.append("RSS grew and then stopped: a bounded cache or a warm-up, not a leak")
+    elif small is not None:
+        kind, confidence = "inconclusive", 0.4
+        reasons.append(
+            f"{_seen_by(small)} {small.where()} keep {human_bytes(small.bytes)} more, growing in "
+            f"{small.grew_in:.0%} of intervals: too little over this run to call a leak (RSS is {pattern}); "
+            "watch it longer (a longer --duration)"
+        )
     else:
         kind, confidence = "no-leak", 0.7
         reasons.append(f"RSS is {pattern}")

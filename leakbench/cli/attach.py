@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from leakbench.attach import inspect
+from leakbench.cli.live import LiveView
 from leakbench.cli.ui import StageProgress, console, print_summary
 from leakbench.errors import UsageError
 from leakbench.investigation import investigate, new_run_dir, prepare_run_dir
@@ -35,6 +37,9 @@ def attach_command(
     load: Annotated[
         str | None, typer.Option("--load", help="A command run while attached, e.g. one sending it requests.")
     ] = None,
+    live: Annotated[
+        bool, typer.Option("--live", help="Show RSS, growing lines and types while attached (q stops early).")
+    ] = False,
     native: Annotated[
         bool, typer.Option("--native", help="Ask for the native tracker too (the report says why it cannot run).")
     ] = False,
@@ -62,8 +67,13 @@ def attach_command(
         f"for {seconds:g} s",
         highlight=False,
     )
-    with StageProgress() as progress:
-        outcome = investigate(spec, book, run_dir, options, progress.callbacks())
+    # The process's output goes wherever it went before: the terminal is leakbench's alone
+    view = LiveView(console, duration=seconds, screen=True, keys=True) if live else None
+    with StageProgress() as progress, view or contextlib.nullcontext():
+        callbacks = progress.callbacks()
+        if view is not None:
+            callbacks.watch, callbacks.stop_requested = view.watch, view.stop_requested
+        outcome = investigate(spec, book, run_dir, options, callbacks)
     print_summary(outcome.evidence, outcome.run_dir, console)
 
 

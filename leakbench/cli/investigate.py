@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from leakbench.cli.live import LiveView
 from leakbench.cli.ui import Guide, StageProgress, console, print_summary
 from leakbench.errors import UsageError
 from leakbench.investigation import investigate, new_run_dir, prepare_run_dir
@@ -57,12 +59,15 @@ def investigate_command(
         int | None,
         typer.Option("--repro-calls", min=1, help="Stop the line-profile run after this many calls (default 50)."),
     ] = None,
+    live: Annotated[
+        bool, typer.Option("--live", help="Show RSS, growing lines and types while the target runs (q stops it).")
+    ] = False,
 ) -> None:
     """Run the investigation playbook against TARGET and write report.md, report.html and evidence.json."""
     run_investigation(
         target, args or [], out=out, playbook=playbook, duration=duration, memory_limit=memory_limit,
         module=module, python=python, load=load, step=step, yes=yes, debug=debug,
-        function=function, repro=repro, repro_calls=repro_calls,
+        function=function, repro=repro, repro_calls=repro_calls, live=live,
     )  # fmt: skip
 
 
@@ -83,6 +88,7 @@ def run_investigation(
     function: str | None = None,
     repro: str | None = None,
     repro_calls: int | None = None,
+    live: bool = False,
 ) -> None:
     """Shared by `investigate` and `playbook run`: check the input, run, print the summary."""
     book = load_playbook(playbook)
@@ -96,6 +102,13 @@ def run_investigation(
         duration=duration, debug=debug, load=load or book.load, function=function, repro=repro, repro_calls=repro_calls
     )
     stepper = Guide(console).ask if step and not yes and sys.stdin.isatty() else None
-    with StageProgress() as progress:
-        outcome = investigate(spec, book, run_dir, options, progress.callbacks(), stepper)
+    # The target writes to the terminal too: the view is redrawn in place only when its output goes
+    # elsewhere; keys are read only when its stdin is not the terminal (it is the target's otherwise).
+    shared = sys.stdout.isatty() or sys.stderr.isatty()
+    view = LiveView(console, duration=duration, screen=not shared, keys=not sys.stdin.isatty()) if live else None
+    with StageProgress() as progress, view or contextlib.nullcontext():
+        callbacks = progress.callbacks()
+        if view is not None:
+            callbacks.watch, callbacks.stop_requested = view.watch, view.stop_requested
+        outcome = investigate(spec, book, run_dir, options, callbacks, stepper)
     print_summary(outcome.evidence, outcome.run_dir, console)

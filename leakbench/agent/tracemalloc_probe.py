@@ -2,6 +2,11 @@
 
 Snapshots are dumped whole (loadable with `tracemalloc.Snapshot.load`); the launcher filters the agent's
 own traces out when it analyses them, so the target pays only for taking and writing each snapshot.
+
+With a `window` (seconds), tracemalloc runs in bursts for long runs: off for the `warmup`, then on for a
+window (snapshots at the interval, the first and last marking its ends), off again, and on for the next
+window `every` seconds after the last began (or never again, with every = 0). Outside the windows the
+target runs at full speed. Each snapshot says which window it belongs to: traces restart with each.
 """
 
 from __future__ import annotations
@@ -23,6 +28,14 @@ class TracemallocProbe:
         self.next_heap_at = 0.0
         self.ended = False  # the last snapshot has been taken
         self.started_here = not tracemalloc.is_tracing()  # the target may trace on its own
+        # Bursts only when tracemalloc is leakbench's to stop: a target that traces itself keeps it on.
+        self.window = float(options.get("window", 0.0)) if self.started_here else 0.0
+        self.every = float(options.get("every", 0.0))
+        self.window_index = None  # the window being traced, counted from 0 (None: no windows)
+        self.window_ends = 0.0
+        self.next_window_at = time.time() + float(options.get("warmup", 0.0))
+        if self.window > 0:
+            return  # the first window opens at the first tick after the warm-up
         if self.started_here:
             tracemalloc.start(self.frames)
         self.snapshot("start")
@@ -41,6 +54,7 @@ class TracemallocProbe:
             reason=reason,
             taken_at=began,
             cost_s=round(cost, 4),
+            window=self.window_index,
             traced_bytes=current,
             traced_peak_bytes=peak,
         )
@@ -49,6 +63,16 @@ class TracemallocProbe:
         self.next_at = time.time() + max(self.interval, 4 * cost)
 
     def tick(self, now):
+        if self.window > 0:
+            if not tracemalloc.is_tracing():
+                if now >= self.next_window_at:
+                    self._open_window(now)
+                return
+            if now >= self.window_ends:
+                self.snapshot("window-end")
+                tracemalloc.stop()
+                self.agent.emit("tracemalloc-window", index=self.window_index, state="closed")
+                return
         if now >= self.next_heap_at:
             current, peak = tracemalloc.get_traced_memory()
             # tracemalloc's own memory sits in the RSS too; the launcher takes it out of the trend.
@@ -57,6 +81,14 @@ class TracemallocProbe:
             self.next_heap_at = now + HEAP_EVERY_S
         if now >= self.next_at:
             self.snapshot("interval")
+
+    def _open_window(self, now):
+        self.window_index = 0 if self.window_index is None else self.window_index + 1
+        self.window_ends = now + self.window
+        self.next_window_at = now + self.every if self.every > 0 else float("inf")
+        tracemalloc.start(self.frames)
+        self.agent.emit("tracemalloc-window", index=self.window_index, state="open", until=self.window_ends)
+        self.snapshot("window-start")
 
     def target_end(self):
         # The last snapshot of the target's work, taken when its code returned and marked so: what the
@@ -79,7 +111,9 @@ class TracemallocProbe:
         self.ended = False
         self.index = 0
         self.next_at = 0.0
-        self.snapshot("start")
+        if self.window > 0 and not tracemalloc.is_tracing():
+            return  # the child's windows open on its own clock, as the parent's
+        self.snapshot("window-start" if self.window > 0 else "start")
 
 
 def start(agent, options):

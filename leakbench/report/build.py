@@ -161,6 +161,35 @@ def _growing_section(evidence: Mapping[str, Any], details: Mapping[str, Mapping[
             )
         )
     )
+    windows = data.get("windows") or []
+    if windows:
+        blocks.append(
+            Para(
+                (
+                    t(
+                        "tracemalloc ran in windows (bursts), the target at full speed between them; traces "
+                        "restart with each window, so a line's growth is added up over the windows."
+                    ),
+                )
+            )
+        )
+        window_rows = []
+        for w in windows:
+            tops = ", ".join(
+                f"{short(g['file'])}:{g['line']} +{human_bytes(g['growth_bytes'])}"
+                + (" (steady)" if g["steady"] else "")
+                for g in w["top"]
+            )
+            window_rows.append(
+                (
+                    (t(str(w["index"] + 1)),),
+                    (t(str(w["pid"])),),
+                    (t(f"{w['start_s']:.0f}–{w['end_s']:.0f} s"),),
+                    (t(str(w["snapshots"])),),
+                    (t(tops or "nothing grew"),),
+                )
+            )
+        blocks.append(Table(("window", "pid", "from–to", "snapshots", "what grew most"), tuple(window_rows)))
     if data.get("stopped_early"):
         blocks.append(
             Para(

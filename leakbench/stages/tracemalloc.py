@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import tracemalloc
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -38,6 +39,12 @@ class TracemallocParams:
     interval: float = 1.0  # seconds between snapshots (stretched when a snapshot is slow)
     budget: float = 90.0  # stop the target after this many seconds under tracemalloc (0: never)
     conclusive_after: float = 20.0  # stop once the traced heap grows steadily for this long (0: never)
+    # Bursts, for long runs: tracemalloc on for `window` seconds (0: the whole run) after `warmup` seconds,
+    # again `every` seconds after each window began (0: once); used only when the run's --duration is
+    # longer than the warm-up and one window, so a short run is traced whole.
+    window: float = 0.0
+    every: float = 0.0
+    warmup: float = 0.0
 
 
 class ConclusivePolicy:
@@ -92,31 +99,43 @@ class TracemallocStage:
         self.params = params
 
     def contribute(self, ctx: StageContext) -> Contribution:
-        probe = Probe(
-            "tracemalloc",
-            str(AGENT_DIR / "tracemalloc_probe.py"),
-            {"frames": self.params.frames, "interval": self.params.interval},
-        )
+        options: dict[str, float] = {"frames": self.params.frames, "interval": self.params.interval}
+        if self.bursts(ctx.options.duration):
+            options.update(window=self.params.window, every=self.params.every, warmup=self.params.warmup)
+        probe = Probe("tracemalloc", str(AGENT_DIR / "tracemalloc_probe.py"), options)
         policies = (BudgetPolicy(self.params.budget), ConclusivePolicy(self.params.conclusive_after))
         return Contribution(probes=(probe,), stop_policies=policies)
+
+    def bursts(self, duration: float | None) -> bool:
+        p = self.params
+        return p.window > 0 and duration is not None and duration > p.warmup + p.window
 
     def finish(self, ctx: StageContext, run: TargetRun | None) -> StageReport:
         if run is None:
             return StageReport(self.kind, "skipped", "no target run")
         per_pid: dict[int, list[SnapshotSites]] = {}
         growth: dict[int, list[SiteGrowth]] = {}
+        windows: list[dict[str, Any]] = []
         for pid in sorted(run.events):
             snaps = run.events_of("snapshot", pid)
             if not snaps:
                 continue
             rules = rules_from_hello(run.hello(pid))
-            series = [aggregate(e["taken_at"] - run.started_at, _load_traces(Path(e["path"])), rules) for e in snaps]
-            per_pid[pid] = series
             ended = run.events_of("target-end", pid)
-            if ended and len(series) > 2 and snaps[-1]["taken_at"] >= ended[0]["t"]:
-                growth[pid] = growing_sites(series[:-1], teardown=series[-1])
-            else:
-                growth[pid] = growing_sites(series)
+            per_window: list[list[SiteGrowth]] = []
+            for index, in_window in _by_window(snaps):
+                series = [
+                    aggregate(e["taken_at"] - run.started_at, _load_traces(Path(e["path"])), rules) for e in in_window
+                ]
+                per_pid.setdefault(pid, []).extend(series)
+                if ended and len(series) > 2 and in_window[-1]["taken_at"] >= ended[0]["t"]:
+                    rows = growing_sites(series[:-1], teardown=series[-1])
+                else:
+                    rows = growing_sites(series)
+                per_window.append(rows)
+                if index is not None:
+                    windows.append(_window_row(pid, index, in_window, run.started_at, rows, rules))
+            growth[pid] = per_window[0] if len(per_window) == 1 else merge_windows(per_window)
         if not per_pid:
             return StageReport(self.kind, "failed", "the target left no tracemalloc snapshot")
         suspects = _suspects(run, growth, per_pid)
@@ -124,6 +143,13 @@ class TracemallocStage:
         snapshots = sum(len(s) for s in per_pid.values())
         stopped = run.exit.stopped_by
         message = f"{snapshots} snapshots over {run.duration_s:.1f} s"
+        if windows:
+            traced = sum(w["end_s"] - w["start_s"] for w in windows if w["pid"] == run.pid)
+            count = sum(1 for w in windows if w["pid"] == run.pid)
+            message = (
+                f"{snapshots} snapshots in {count} tracemalloc window{'s' if count != 1 else ''} "
+                f"({traced:.0f} s traced of {run.duration_s:.0f} s)"
+            )
         if suspects:
             top = suspects[0]
             message += (
@@ -144,6 +170,7 @@ class TracemallocStage:
                 "stopped_early": stopped if stopped in ("conclusive", "budget") else None,
                 "interval": self.params.interval,
                 "frames": self.params.frames,
+                "windows": windows,
                 "chart": str(chart.relative_to(ctx.run_dir)) if chart else None,
                 "growing": [
                     _site_row(pid, g, rules_from_hello(run.hello(pid)))
@@ -163,6 +190,56 @@ class TracemallocStage:
                 },
             },
         )
+
+
+def _by_window(snaps: list[dict[str, Any]]) -> list[tuple[int | None, list[dict[str, Any]]]]:
+    """The snapshots of one process grouped by tracemalloc window, in order (one group, None: no windows)."""
+    groups: dict[int | None, list[dict[str, Any]]] = {}
+    for e in snaps:
+        groups.setdefault(e.get("window"), []).append(e)
+    return list(groups.items())
+
+
+def merge_windows(per_window: list[list[SiteGrowth]]) -> list[SiteGrowth]:
+    """One row per site over several tracemalloc windows: the growth of each window added up (traces restart
+    with each window, so a site's sizes are only comparable within one), steady when it was steady in most
+    of the windows it grew in; the rest (times, sizes, traceback) from the window where it grew most."""
+    by_key: dict[tuple[str, int], list[SiteGrowth]] = {}
+    for rows in per_window:
+        for g in rows:
+            by_key.setdefault((g.file, g.line), []).append(g)
+    out = []
+    for rows in by_key.values():
+        best = max(rows, key=lambda g: g.growth_bytes)
+        steady = sum(1 for g in rows if g.steady)
+        merged = replace(
+            best,
+            growth_bytes=sum(g.growth_bytes for g in rows),
+            growth_count=sum(g.growth_count for g in rows),
+            grew_in=sum(g.grew_in for g in rows) / len(per_window),
+            fitted_growth=sum(g.fitted_growth for g in rows),
+            # each window's evidence that the site rises, joined (Stouffer): short windows add up
+            rise_z=sum(g.rise_z for g in rows) / math.sqrt(len(per_window)),
+        )
+        if steady * 2 < len(per_window):  # not steady in most windows: it does not pass for steady
+            merged = replace(merged, rise_z=0.0)
+        out.append(merged)
+    out.sort(key=lambda g: (g.steady, g.growth_bytes), reverse=True)
+    return out
+
+
+def _window_row(
+    pid: int, index: int, snaps: list[dict[str, Any]], started_at: float, rows: list[SiteGrowth], rules: FrameRules
+) -> dict[str, Any]:
+    top = [g for g in rows if rules.is_user(g.file)][:3] or rows[:3]
+    return {
+        "pid": pid,
+        "index": index,
+        "start_s": round(snaps[0]["taken_at"] - started_at, 2),
+        "end_s": round(snaps[-1]["taken_at"] - started_at, 2),
+        "snapshots": len(snaps),
+        "top": [{"file": g.file, "line": g.line, "growth_bytes": g.growth_bytes, "steady": g.steady} for g in top],
+    }
 
 
 def _load_traces(path: Path) -> list[RawTrace]:

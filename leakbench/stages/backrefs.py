@@ -268,8 +268,10 @@ TAIL_GROWTH = 0.1  # ... by at least this share of its whole growth
 
 def _still_growing(points: list[Checkpoint], key: str) -> bool:
     """The type's count rose over the last third of the run by a tenth of its growth at least (True when
-    there are too few checkpoints to tell). Read at its highest there: the last checkpoint may come after
-    the target's code returned, when what its functions held is gone."""
+    there are too few checkpoints to tell), and is still up at the end. Read at the higher of the last two
+    checkpoints: the last may come after the target's code returned, when what its functions held is gone;
+    and not at the tail's highest, since counts sampled with a stride rise and fall by chance (an index of
+    a million tuples, counted one in 256, moves by hundreds between checkpoints without growing)."""
     counts = [(cp.t, cp.counts[key][0]) for cp in points if key in cp.counts]
     if len(counts) < 4:
         return True
@@ -278,9 +280,9 @@ def _still_growing(points: list[Checkpoint], key: str) -> bool:
     # from the last checkpoint at or before the cut: checkpoints spaced out by a busy machine must not leave
     # only the final one or two in the window
     at_cut = [n for t, n in counts if t <= cut][-1]
-    tail_peak = max(n for t, n in counts if t >= cut)
+    end = max(n for _, n in counts[-2:])
     grown = max(n for _, n in counts) - first
-    return grown <= 0 or tail_peak - at_cut >= TAIL_GROWTH * grown
+    return grown <= 0 or end - at_cut >= TAIL_GROWTH * grown
 
 
 def _load_counts(path: Path) -> tuple[dict[str, tuple[int, int]], frozenset[str]] | None:

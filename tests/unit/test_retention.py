@@ -199,3 +199,11 @@ def test_a_type_that_stopped_growing_early_is_not_still_growing() -> None:
     # cycles that grow to the end, the checkpoints spaced out by a busy machine (the last two 4 s apart)
     sparse = [(1.2, 4954), (2.7, 12756), (4.0, 19957), (6.1, 28697), (10.2, 46837), (11.6, 49000)]
     assert _still_growing([Checkpoint(t, {"Node": (n, 0)}) for t, n in sparse], "Node")
+    # an index counted with a stride: its sampled count rises and falls by chance, then holds, while the
+    # history grows to the end (counts as recorded by a run on a busy machine)
+    times = [0.87, 2.06, 4.01, 9.6, 11.22, 12.54, 13.99, 20.44, 23.65, 26.02, 27.15, 29.6, 30.79, 32.98, 33.29]
+    tuples = [1193, 1217, 1376, 1723, 1694, 1649, 1119, 1312, 1379, 1060, 1060, 1060, 1060, 1061, 1062]
+    dicts = [1005, 1040, 1041, 1047, 1048, 1048, 1048, 1047, 1048, 2069, 3045, 4845, 5758, 7047, 7044]
+    sampled = [Checkpoint(t, {"tuple": (n, 0), "dict": (d, 0)}) for t, n, d in zip(times, tuples, dicts, strict=True)]
+    assert not _still_growing(sampled, "tuple")
+    assert _still_growing(sampled, "dict")

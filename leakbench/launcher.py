@@ -34,8 +34,10 @@ BOOTSTRAP = AGENT_DIR / "bootstrap.py"
 
 STDERR_TAIL_BYTES = 8192  # the end of the target's stderr kept for the report
 STDERR_TAIL_LINES = 40
-FINAL_WAIT_S = 15.0  # how long the agent may take for its last readings before the target is interrupted
-SIGINT_WAIT_S = 5.0
+FINAL_WAIT_S = 15.0  # how long the agent may take to start its last readings before the target is interrupted
+FINAL_MAX_WAIT_S = 120.0  # ... and to finish them, once started
+ENDS_WAIT_S = 15.0  # how long a process the agent ends itself may take to be gone
+SIGINT_WAIT_S = 10.0  # a target cleaning up after KeyboardInterrupt (a pool ending its workers) takes a while
 SIGTERM_WAIT_S = 3.0
 
 
@@ -491,13 +493,19 @@ def _stop(proc: subprocess.Popen[bytes], live: LiveRun, reason: str = "") -> sig
 
     Returns the signal after which the target ended (None: it ended on its own meanwhile)."""
     (live.folder / "channel" / "stop").write_text(reason)
-    until = time.time() + FINAL_WAIT_S
-    while time.time() < until and proc.poll() is None:
-        final = [e for e in live.events().get(proc.pid, []) if e.get("event") == "final"]
+    asked = time.time()
+    while proc.poll() is None:
+        events = live.events().get(proc.pid, [])
+        final = [e for e in events if e.get("event") == "final"]
         if final:
-            if final[-1].get("ends"):
+            if final[-1].get("ends"):  # the agent ends the process itself, at once
                 with contextlib.suppress(subprocess.TimeoutExpired):
-                    proc.wait(timeout=SIGINT_WAIT_S)
+                    proc.wait(timeout=ENDS_WAIT_S)
+            break
+        # An agent still taking its last readings (seen starting them) is waited for longer: on a busy
+        # machine they take a while, and a signal meanwhile would be read as the target ignoring it.
+        started = any(e.get("event") == "finishing" for e in events)
+        if time.time() - asked >= (FINAL_MAX_WAIT_S if started else FINAL_WAIT_S):
             break
         time.sleep(0.05)
     sent = None

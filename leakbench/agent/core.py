@@ -276,6 +276,8 @@ class Agent:
             if self._finished:
                 return
             self._finished = True
+        # The launcher waits while the last readings are taken (a big heap, a busy machine: seconds)
+        self.emit("finishing", reason=reason)
         self._call("final", reason)
         self.emit("final", reason=reason, ends=ends)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -12,6 +13,12 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# A shell without job control starts its background commands with SIGINT ignored, and every process they
+# start inherits that: the targets would then ignore leakbench's SIGINT as they would a Ctrl-C. The tests
+# check what a user at a terminal sees, so the suite restores Python's handler (children get the default).
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 EXAMPLES = ROOT / "examples"
 
 

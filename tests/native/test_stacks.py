@@ -36,8 +36,11 @@ def signature(capture: Capture) -> Counter[tuple[int, tuple[str, ...]]]:
     stacks = resolve_stacks(capture)
     out: Counter[tuple[int, tuple[str, ...]]] = Counter()
     for op, size, stack in zip(capture.events.op, capture.events.size, capture.events.stack, strict=True):
-        if op < KIND_MMAP:  # arena mmaps happen at moments that vary from run to run
-            out[(size, tuple(f"{f.function}:{f.line}" for f in stacks[stack]))] += 1
+        frames = tuple(f"{f.function}:{f.line}" for f in stacks[stack])
+        # arena mmaps happen at moments that vary from run to run, and so do the nodes of obmalloc's arena
+        # map, made when an arena lands in an address range not seen before (the layout is random)
+        if op < KIND_MMAP and frames[:1] != ("arena_map_mark_used:0",):
+            out[(size, frames)] += 1
     return out
 
 

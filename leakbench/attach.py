@@ -24,7 +24,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -268,7 +267,3 @@ def wait_for_agent(pid: int, channel: Path, timeout: float = HELLO_WAIT_S) -> No
         hint="a main thread blocked in C (a join without timeout, a long C call) runs no pending call; attach "
         "again while it serves requests",
     )
-
-
-def python_for_report() -> str:
-    return sys.executable

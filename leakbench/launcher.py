@@ -201,18 +201,7 @@ def launch(
     on_stop: Callable[[str], None] | None = None,
 ) -> TargetRun:
     """Run the target once under the agent and return what it left in `folder`."""
-    folder.mkdir(parents=True, exist_ok=True)
-    channel = folder / "channel"
-    channel.mkdir(exist_ok=True)
-    artifacts = folder / "raw"
-    artifacts.mkdir(exist_ok=True)
-    config = {
-        "channel": str(channel),
-        "artifacts": str(artifacts),
-        "probes": [{"name": p.name, "path": p.path, "options": dict(p.options)} for p in request.probes],
-    }
-    config_path = folder / "agent.json"
-    config_path.write_text(json.dumps(config, indent=2))
+    config_path = _agent_config(folder, request)
     env = dict(os.environ)
     env.update(request.env)
     env["LEAKBENCH_AGENT_CONFIG"] = str(config_path)
@@ -278,6 +267,24 @@ def launch(
     )
     save_run(run)
     return run
+
+
+def _agent_config(folder: Path, request: RunRequest, **extra: Any) -> Path:
+    """The run's folder with its channel and artifact folders, and the agent's config written into it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    channel = folder / "channel"
+    channel.mkdir(exist_ok=True)
+    artifacts = folder / "raw"
+    artifacts.mkdir(exist_ok=True)
+    config = {
+        "channel": str(channel),
+        "artifacts": str(artifacts),
+        "probes": [{"name": p.name, "path": p.path, "options": dict(p.options)} for p in request.probes],
+        **extra,
+    }
+    config_path = folder / "agent.json"
+    config_path.write_text(json.dumps(config, indent=2))
+    return config_path
 
 
 CHILD_SITE = AGENT_DIR / "child_site"
@@ -670,20 +677,10 @@ def attach_run(
     process is never stopped or signalled."""
     from leakbench.attach import AttachError, inject, inspect, wait_for_agent
 
-    folder.mkdir(parents=True, exist_ok=True)
-    channel = folder / "channel"
-    channel.mkdir(exist_ok=True)
-    artifacts = folder / "raw"
-    artifacts.mkdir(exist_ok=True)
     target = inspect(pid)
-    config = {
-        "channel": str(channel),
-        "artifacts": str(artifacts),
-        "probes": [{"name": p.name, "path": p.path, "options": dict(p.options)} for p in request.probes],
-        "launcher_pid": os.getpid(),  # the agent detaches by itself if leakbench goes away
-    }
-    config_path = folder / "agent.json"
-    config_path.write_text(json.dumps(config, indent=2))
+    # the agent detaches by itself if leakbench goes away
+    config_path = _agent_config(folder, request, launcher_pid=os.getpid())
+    channel = folder / "channel"
     (folder / "command.json").write_text(json.dumps({"attached_pid": pid, "argv": list(target.argv)}, indent=2))
     try:
         root = psutil.Process(pid)

@@ -70,9 +70,7 @@ def attach_command(
     # The process's output goes wherever it went before: the terminal is leakbench's alone
     view = LiveView(console, duration=seconds, screen=True, keys=True) if live else None
     with StageProgress() as progress, view or contextlib.nullcontext():
-        callbacks = progress.callbacks()
-        if view is not None:
-            callbacks.watch, callbacks.stop_requested = view.watch, view.stop_requested
+        callbacks = progress.callbacks(view)
         outcome = investigate(spec, book, run_dir, options, callbacks)
     print_summary(outcome.evidence, outcome.run_dir, console)
 

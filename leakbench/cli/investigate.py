@@ -107,8 +107,6 @@ def run_investigation(
     shared = sys.stdout.isatty() or sys.stderr.isatty()
     view = LiveView(console, duration=duration, screen=not shared, keys=not sys.stdin.isatty()) if live else None
     with StageProgress() as progress, view or contextlib.nullcontext():
-        callbacks = progress.callbacks()
-        if view is not None:
-            callbacks.watch, callbacks.stop_requested = view.watch, view.stop_requested
+        callbacks = progress.callbacks(view)
         outcome = investigate(spec, book, run_dir, options, callbacks, stepper)
     print_summary(outcome.evidence, outcome.run_dir, console)

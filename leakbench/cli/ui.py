@@ -6,7 +6,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.console import Console
 from rich.markup import escape
@@ -15,6 +15,9 @@ from rich.prompt import Prompt
 
 from leakbench.analysis.model import StageReport
 from leakbench.investigation import Decision, Pause, Progress
+
+if TYPE_CHECKING:
+    from leakbench.cli.live import LiveView
 
 console = Console(stderr=True)
 
@@ -60,8 +63,12 @@ class StageProgress:
     def log(self, message: str) -> None:
         self.console.print(escape(message), highlight=False)
 
-    def callbacks(self) -> Progress:
-        return Progress(stage_started=self.started, tick=self.tick, stage_done=self.done, log=self.log)
+    def callbacks(self, view: LiveView | None = None) -> Progress:
+        """The progress callbacks, with the live view's (what it shows, when to stop) when there is one."""
+        progress = Progress(stage_started=self.started, tick=self.tick, stage_done=self.done, log=self.log)
+        if view is not None:
+            progress.watch, progress.stop_requested = view.watch, view.stop_requested
+        return progress
 
 
 def print_summary(evidence: Mapping[str, Any], run_dir: Path, out: Console) -> None:
